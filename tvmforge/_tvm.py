@@ -1,0 +1,55 @@
+"""The one place that imports TVM's compiler APIs, which move between releases.
+
+Importing this module imports the TVM compiler; the Session (``session.py``) must not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import tvm
+from tvm import relax
+from tvm.relax.frontend.onnx import from_onnx, onnx_frontend
+from tvm.s_tir import dlight
+from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.analysis import estimate_tir_flops
+from tvm.target import codegen
+
+from .errors import InternalError
+
+SUPPORTED_TVM = "0.27"
+
+if not tvm.__version__.startswith(SUPPORTED_TVM):
+    raise ImportError(
+        f"tvmforge needs apache-tvm {SUPPORTED_TVM}.x (found {tvm.__version__}); "
+        "reinstall with: pip install apache-tvm==0.27.0.post1 apache-tvm-ffi==0.1.14.post1"
+    )
+
+__all__ = [
+    "codegen",
+    "dlight",
+    "estimate_tir_flops",
+    "from_onnx",
+    "ms",
+    "onnx_frontend",
+    "relax",
+    "tvm",
+    "tvm_errors",
+]
+
+
+@contextlib.contextmanager
+def tvm_errors(stage: str) -> Iterator[None]:
+    """Translate TVM's exceptions raised inside ``stage`` into ``InternalError``, keeping the cause."""
+    try:
+        yield
+    except tvm.error.TVMError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise InternalError(f"TVM failed during {stage}: {first} (rerun with --debug)") from exc
+
+
+def default_threads() -> int:
+    """Threads TVM should use: TVM_NUM_THREADS if set, else every core (TVM's default is half)."""
+    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)

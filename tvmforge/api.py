@@ -1,0 +1,196 @@
+"""The verbs of the public API: each composes the pipeline stages for one job."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import manifest
+from .errors import ValidationError
+from .targets import TargetPreset, can_run_here, resolve_target
+from .types import Artifact, BenchReport, BoundModel, TuningResult
+
+log = logging.getLogger(__name__)
+
+#: Curated tuning databases shipped with tvmforge, one folder per target.
+SHIPPED_SCHEDULES = Path(__file__).resolve().parent.parent / "schedules"
+
+
+@dataclass(frozen=True, slots=True)
+class CompileOptions:
+    """Options shared by compile, tune and bench; CLI flags carry the same names."""
+
+    target: str = "host"
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    tune: bool = False
+    trials: int = 64
+    time_budget_s: float | None = None
+    min_trials_per_task: int = 8
+    strategy: str = "evolutionary"
+    tuning_dir: Path = Path("tuning_logs")
+    schedules_dir: Path | None = SHIPPED_SCHEDULES
+    validate: bool = True
+    inputs: Path | None = None
+    seed: int = 0
+    simplify: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    bound: BoundModel
+    preset: TargetPreset
+    mod: Any
+    work_dir: Path
+    related: list[Path]
+
+
+def _prepare(model_path: str | Path, options: CompileOptions) -> _Prepared:
+    from .convert import to_relax
+    from .load import load_model
+    from .optimize import optimize
+    from .shapes import bind_shapes
+    from .tune import related_databases, tuning_dir
+
+    preset = resolve_target(options.target)
+    model = load_model(model_path)
+    bound = bind_shapes(model, options.input_shapes, simplify=options.simplify)
+    mod = optimize(to_relax(bound), preset)
+    work_dir = tuning_dir(options.tuning_dir, model, preset)
+    related = related_databases(options.tuning_dir, work_dir, preset, options.schedules_dir)
+    return _Prepared(bound, preset, mod, work_dir, related)
+
+
+def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningResult:
+    from .tune import tune as run_tuning
+
+    return run_tuning(
+        prepared.mod,
+        prepared.preset,
+        prepared.work_dir,
+        trials=options.trials,
+        time_budget_s=options.time_budget_s,
+        min_trials_per_task=options.min_trials_per_task,
+        reuse_from=prepared.related,
+        strategy=options.strategy,
+        runner=runner,
+    )
+
+
+def tune(
+    model_path: str | Path, options: CompileOptions | None = None, **overrides: Any
+) -> TuningResult:
+    """Tune ``model_path`` for ``options.target``; records go to the per-model database.
+
+    Keyword overrides replace fields of ``options`` (``tune(m, trials=200, target="host")``).
+    """
+    options = dataclasses.replace(options or CompileOptions(), **overrides)
+    return _tune(_prepare(model_path, options), options)
+
+
+def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
+    model_path: str | Path,
+    output: str | Path,
+    options: CompileOptions | None = None,
+    **overrides: Any,
+) -> Artifact:
+    """Compile an ONNX model into a ``.so`` and manifest, tuning and validating as asked.
+
+    Args:
+        model_path: the ONNX model.
+        output: the ``.so`` to write (its manifest goes to ``<output>.json``).
+        options: compile options; keyword overrides replace single fields.
+
+    Returns:
+        The artifact, with its validation (None when the host cannot run the target) and
+        tuning result (None without ``tune``).
+
+    Raises:
+        ValidationError: outputs differ from onnxruntime; the artifact is removed.
+    """
+    from .build import export
+
+    options = dataclasses.replace(options or CompileOptions(), **overrides)
+    prepared = _prepare(model_path, options)
+    tuning = _tune(prepared, options) if options.tune else None
+    databases = [prepared.work_dir, *prepared.related]
+    facts = {
+        "database": str(prepared.work_dir),
+        "database_digest": _digest(prepared.work_dir),
+        "trials": tuning.trials_total if tuning else None,
+        "tasks": len(tuning.tasks) if tuning else None,
+        "seconds": round(tuning.seconds, 1) if tuning else None,
+        "shipped_or_reused_databases": [str(p) for p in prepared.related],
+    }
+    artifact = export(
+        prepared.mod,
+        prepared.bound,
+        prepared.preset,
+        output,
+        databases=databases,
+        tuning=facts,
+        config=options.to_json(),
+    )
+    validation = None
+    runnable, _why = can_run_here(prepared.preset)
+    if options.validate and runnable:
+        validation = _validate_and_record(artifact, prepared.bound.model.path, options)
+    return dataclasses.replace(
+        artifact, manifest=manifest.read(artifact.library), validation=validation, tuning=tuning
+    )
+
+
+def _validate_and_record(artifact: Artifact, model_path: Path, options: CompileOptions):
+    from .validate import describe_failure, validate
+
+    result = validate(artifact.library, model_path, inputs=options.inputs, seed=options.seed)
+    data = {k: v for k, v in artifact.manifest.items() if k not in ("schema_version", "library")}
+    data["validation"] = result.to_json()
+    manifest.write(artifact.library, data)
+    if not result.passed:
+        artifact.library.unlink(missing_ok=True)
+        artifact.manifest_path.unlink(missing_ok=True)
+        raise ValidationError(
+            f"compiled model differs from onnxruntime: {describe_failure(result)}; the artifact "
+            "was removed (pass --no-validate to keep it, and please report this)"
+        )
+    return result
+
+
+def _digest(work_dir: Path) -> str:
+    from .tuning_db import digest
+
+    return digest(work_dir)
+
+
+def bench(
+    model_path: str | Path,
+    artifact: str | Path | None = None,
+    *,
+    threads: int | None = None,
+    repeats: int = 30,
+    warmup: int = 5,
+    options: CompileOptions | None = None,
+) -> BenchReport:
+    """Time tvmforge against onnxruntime on ``model_path``.
+
+    Uses ``artifact`` when given, else compiles the model first (with whatever tuning records
+    and shipped schedules exist for the target) into a temporary folder.
+    """
+    import tempfile
+
+    from .bench import bench_artifact
+
+    if artifact is not None:
+        return bench_artifact(artifact, model_path, threads=threads, repeats=repeats, warmup=warmup)
+    with tempfile.TemporaryDirectory(prefix="tvmforge-bench-") as tmp:
+        built = compile(model_path, Path(tmp) / "model.so", options or CompileOptions())
+        return bench_artifact(
+            built.library, model_path, threads=threads, repeats=repeats, warmup=warmup
+        )

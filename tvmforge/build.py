@@ -1,0 +1,151 @@
+"""Apply tuning records, compile, export the ``.so`` and its manifest -> ``Artifact``."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import manifest, tuning_db
+from .targets import TargetPreset
+from .types import Artifact, BoundModel, TensorSpec
+
+log = logging.getLogger(__name__)
+
+
+def apply_databases(mod, preset: TargetPreset, databases: Sequence[Path]):
+    """Replace each PrimFunc that has a record in ``databases`` by its tuned schedule.
+
+    Databases are searched together and the fastest record wins; all must be for ``preset``
+    (MetaSchedule look-ups ignore the target).
+    """
+    from ._tvm import ms, relax, tvm, tvm_errors
+
+    dbs = tuning_db.open_readonly(list(databases))
+    if not dbs:
+        return mod
+    database = dbs[0] if len(dbs) == 1 else ms.database.UnionDatabase(*dbs)
+    with tvm_errors("applying tuning records"), tvm.target.Target(preset.target), database:
+        return relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
+
+
+def scheduled_functions(mod) -> tuple[int, int]:
+    """(PrimFuncs carrying a tuned or default schedule, all PrimFuncs) in ``mod``."""
+    from ._tvm import tvm
+
+    funcs = [f for _, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
+    done = sum(1 for f in funcs if f.attrs is not None and f.attrs.get("tirx.is_scheduled", False))
+    return done, len(funcs)
+
+
+def _gpu_default_schedules(mod, preset: TargetPreset):
+    """dlight's GPU rules for every kernel tuning did not cover: no naive kernel ships."""
+    from ._tvm import dlight, tvm
+
+    gpu = dlight.gpu
+    rules = [gpu.Matmul(), gpu.GEMV(), gpu.Reduction(), gpu.GeneralReduction(), gpu.Fallback()]
+    with tvm.target.Target(preset.target):
+        return dlight.ApplyDefaultSchedule(*rules)(mod)
+
+
+def export(
+    mod,
+    bound: BoundModel,
+    preset: TargetPreset,
+    out: str | Path,
+    *,
+    databases: Sequence[Path] = (),
+    tuning: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Artifact:
+    """Compile an optimized module for ``preset`` and export ``out`` (.so) with its manifest.
+
+    Args:
+        mod: the module from ``optimize``.
+        bound: the bound model (names the inputs and outputs in the manifest).
+        preset: the target.
+        out: path of the shared library to write.
+        databases: tuning databases for this target, applied before compiling.
+        tuning: tuning facts for the manifest (database digest, trials, tasks).
+        config: the effective compile options, recorded in the manifest.
+    """
+    from ._tvm import tvm, tvm_errors
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mod = apply_databases(mod, preset, databases)
+    tuned, total = scheduled_functions(mod)
+    if preset.is_cuda:
+        mod = _gpu_default_schedules(mod, preset)
+    outputs = output_specs(mod, bound)
+    with tvm_errors("compilation"):
+        executable = tvm.compile(mod, tvm.target.Target(preset.target))
+    with tvm_errors("export"):
+        executable.export_library(str(out), **_export_options(preset))
+    data = {
+        "tvmforge_version": _tvmforge_version(),
+        "tvm_version": tvm.__version__,
+        "model": {
+            "name": bound.model.name,
+            "path": str(bound.model.path),
+            "sha256": bound.model.sha256,
+            "opset": bound.model.opset,
+        },
+        "inputs": [spec.to_json() for spec in bound.inputs],
+        "outputs": [spec.to_json() for spec in outputs],
+        "target": preset.to_json(),
+        "requires": {
+            "arch": preset.arch,
+            "cpu_features": list(preset.cpu_features),
+            "cuda_arch": preset.cuda_arch,
+        },
+        "tuning": {**(tuning or {}), "scheduled_functions": tuned, "functions": total},
+        "validation": None,
+        "config": config or {},
+        "built_on": {"machine": platform.machine(), "cpu": platform.processor() or ""},
+    }
+    path = manifest.write(out, data)
+    log.info("exported %s (%d/%d functions scheduled)", out, tuned, total)
+    return Artifact(library=out, manifest_path=path, manifest=manifest.read(out))
+
+
+def output_specs(mod, bound: BoundModel) -> tuple[TensorSpec, ...]:
+    """Names from the ONNX graph outputs; shapes and dtypes from the compiled ``main``."""
+    from ._tvm import relax
+
+    ret = mod["main"].ret_ty
+    fields = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
+    names = [o.name for o in bound.proto.graph.output]
+    specs = []
+    for name, ty in zip(names, fields, strict=False):
+        shape = tuple(
+            int(d) if hasattr(d, "value") or isinstance(d, int) else -1 for d in _dims(ty)
+        )
+        specs.append(TensorSpec(name, shape, str(ty.dtype)))
+    return tuple(specs)
+
+
+def _dims(ty) -> list:
+    shape = getattr(ty, "shape", None)
+    if shape is None:
+        return []
+    return list(getattr(shape, "values", shape))
+
+
+def _export_options(preset: TargetPreset) -> dict[str, Any]:
+    if preset.cross_compiler is None:
+        return {}
+    from tvm.support import cc
+
+    return {"fcompile": cc.cross_compiler(preset.cross_compiler)}
+
+
+def _tvmforge_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tvmforge")
+    except PackageNotFoundError:
+        return "0+unknown"

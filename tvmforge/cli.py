@@ -1,0 +1,266 @@
+"""The ``tvmforge`` command: parse arguments, make one API call, print one summary.
+
+Exit codes: 0 ok, 1 user error (the message says the fix), 2 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import TvmforgeError, UserError
+
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "tinynet.onnx"
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration; use e.g. 90s, 30m or 2h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def _add_compile_options(p: argparse.ArgumentParser, *, tuning_flag: bool) -> None:
+    p.add_argument(
+        "--target", default="host", help="preset name or TVM target JSON (default: host)"
+    )
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D1,D2,...",
+                   help="bind an input's shape (repeatable)")  # fmt: skip
+    if tuning_flag:
+        p.add_argument("--tune", action="store_true", help="tune with MetaSchedule before building")
+    p.add_argument("--trials", type=int, default=64, help="total tuning trials (default 64)")
+    p.add_argument("--time-budget", type=parse_duration, default=None, metavar="DURATION",
+                   help="tuning wall-clock budget, e.g. 30m")  # fmt: skip
+    p.add_argument("--min-trials-per-task", type=int, default=8,
+                   help="trials every task gets first (default 8)")  # fmt: skip
+    p.add_argument("--strategy", choices=["evolutionary", "replay-trace"], default="evolutionary")
+    p.add_argument("--tuning-dir", type=Path, default=Path("tuning_logs"))
+    p.add_argument("--schedules-dir", type=Path, default=None,
+                   help="curated databases to apply (default: the shipped schedules/)")  # fmt: skip
+    p.add_argument(
+        "--no-simplify", action="store_true", help="skip onnxruntime graph simplification"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tvmforge", description="Compile ONNX models into tuned TVM shared libraries."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile a model into a .so and manifest")
+    p.add_argument("model", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
+    _add_compile_options(p, tuning_flag=True)
+    p.add_argument("--no-validate", action="store_true", help="skip the onnxruntime comparison")
+    p.add_argument("--inputs", type=Path, help=".npz of inputs for validation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random validation inputs")
+
+    p = sub.add_parser("tune", help="tune a model (records only, no build)")
+    p.add_argument("model", type=Path)
+    _add_compile_options(p, tuning_flag=False)
+
+    p = sub.add_parser("run", help="run an artifact on inputs, print outputs and time")
+    p.add_argument("artifact", type=Path)
+    p.add_argument("--inputs", type=Path, help=".npz of inputs (default: seeded random)")
+    p.add_argument("--save", type=Path, help="write the outputs to this .npz")
+    p.add_argument("--threads", type=int)
+
+    p = sub.add_parser("bench", help="time tvmforge against onnxruntime")
+    p.add_argument("model_or_artifact", type=Path, help=".onnx (compiled first) or .so")
+    p.add_argument(
+        "--model", type=Path, help="the ONNX model of a .so (default: from its manifest)"
+    )
+    p.add_argument("--threads", type=int)
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5)
+    _add_compile_options(p, tuning_flag=True)
+
+    p = sub.add_parser("inspect", help="print an artifact's manifest")
+    p.add_argument("artifact", type=Path)
+
+    sub.add_parser("targets", help="list target presets and what this host runs")
+
+    p = sub.add_parser("demo", help="tune, compile, validate and bench the shipped small model")
+    p.add_argument("--trials", type=int, default=48)
+    p.add_argument("--output-dir", type=Path, default=Path("build"))
+    return parser
+
+
+def _options(args: argparse.Namespace, **extra):
+    from .api import SHIPPED_SCHEDULES, CompileOptions
+    from .shapes import parse_input_shapes
+
+    return CompileOptions(
+        target=args.target,
+        input_shapes=parse_input_shapes(args.input_shape),
+        tune=getattr(args, "tune", False),
+        trials=args.trials,
+        time_budget_s=args.time_budget,
+        min_trials_per_task=args.min_trials_per_task,
+        strategy=args.strategy,
+        tuning_dir=args.tuning_dir,
+        schedules_dir=args.schedules_dir or SHIPPED_SCHEDULES,
+        simplify=not args.no_simplify,
+        **extra,
+    )
+
+
+def _cmd_compile(args: argparse.Namespace) -> str:
+    from .api import compile as compile_model
+
+    started = time.monotonic()
+    options = _options(args, validate=not args.no_validate, inputs=args.inputs, seed=args.seed)
+    artifact = compile_model(args.model, args.output, options)
+    return _compile_summary(artifact, time.monotonic() - started)
+
+
+def _compile_summary(artifact, seconds: float) -> str:
+    m = artifact.manifest
+    tuned = f"{m['tuning']['scheduled_functions']}/{m['tuning']['functions']} functions tuned"
+    if artifact.validation is None:
+        check = "not validated (this host cannot run the target)"
+    else:
+        check = f"validated against onnxruntime (max abs err {artifact.validation.max_abs_err:.2g})"
+    return (
+        f"compiled {m['model']['name']} for {m['target']['name']} -> {artifact.library} "
+        f"({tuned}, {check}) in {seconds:.0f} s"
+    )
+
+
+def _cmd_tune(args: argparse.Namespace) -> str:
+    from .api import tune
+
+    result = tune(args.model, _options(args))
+    untuned = [t.name for t in result.tasks if t.trials == 0]
+    return (
+        f"tuned {len(result.tasks)} tasks: {result.trials_spent} new trials "
+        f"({result.trials_total} in the database, {result.reused_tasks} tasks reused) in "
+        f"{result.seconds:.0f} s -> {result.work_dir}"
+        + (f"; tasks without records: {', '.join(untuned)}" if untuned else "")
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> str:
+    import numpy as np
+
+    from .session import Session
+    from .validate import load_feeds, make_feeds
+
+    session = Session(args.artifact, threads=args.threads)
+    feeds = load_feeds(args.inputs) if args.inputs else make_feeds(session.input_specs)
+    session.run(None, feeds)  # warm-up
+    started = time.perf_counter()
+    outputs = session.run(None, feeds)
+    ms = (time.perf_counter() - started) * 1000
+    names = [o.name for o in session.get_outputs()]
+    for name, value in zip(names, outputs, strict=True):
+        preview = np.array2string(value.ravel()[:6], precision=4, separator=", ")
+        print(f"{name}: shape={list(value.shape)} dtype={value.dtype} {preview}")
+    if args.save:
+        np.savez(args.save, **dict(zip(names, outputs, strict=True)))
+    return f"ran {args.artifact} in {ms:.3f} ms ({session.threads} threads)"
+
+
+def _cmd_bench(args: argparse.Namespace) -> str:
+    from .api import bench
+    from .bench import markdown_table
+    from .manifest import read
+
+    path = args.model_or_artifact
+    if path.suffix == ".so":
+        model = args.model or Path(read(path)["model"]["path"])
+        report = bench(model, path, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
+    else:
+        report = bench(path, threads=args.threads, repeats=args.repeats, warmup=args.warmup,
+                       options=_options(args, validate=False))  # fmt: skip
+    print(markdown_table([report]))
+    return f"tvmforge / onnxruntime = {report.ratio:.2f} (below 1.00: tvmforge is faster)"
+
+
+def _cmd_inspect(args: argparse.Namespace) -> str:
+    from .manifest import read
+
+    print(json.dumps(read(args.artifact), indent=2))
+    return ""
+
+
+def _cmd_targets(_args: argparse.Namespace) -> str:
+    from .targets import can_run_here, presets
+
+    for preset in presets().values():
+        ok, why = can_run_here(preset)
+        mark = "runs here" if ok else f"build only: {why}"
+        print(f"{preset.name:12} {preset.description:70} [{mark}]")
+    return ""
+
+
+def _cmd_demo(args: argparse.Namespace) -> str:
+    from .api import CompileOptions, bench
+    from .api import compile as compile_model
+    from .bench import markdown_table
+
+    out = args.output_dir / "tinynet.so"
+    started = time.monotonic()
+    artifact = compile_model(SHIPPED_MODEL, out, CompileOptions(tune=True, trials=args.trials))
+    print(_compile_summary(artifact, time.monotonic() - started), file=sys.stderr)
+    report = bench(SHIPPED_MODEL, out)
+    print(markdown_table([report], label=f"tuned {args.trials} trials"))
+    return (
+        f"tvmforge / onnxruntime = {report.ratio:.2f}; artifact and manifest in {args.output_dir}/"
+    )
+
+
+COMMANDS = {
+    "compile": _cmd_compile,
+    "tune": _cmd_tune,
+    "run": _cmd_run,
+    "bench": _cmd_bench,
+    "inspect": _cmd_inspect,
+    "targets": _cmd_targets,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tvmforge`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="tvmforge: %(levelname)s: %(message)s",
+    )
+    try:
+        summary = COMMANDS[args.command](args)
+    except TvmforgeError as exc:
+        if args.debug:
+            raise
+        kind = "error" if isinstance(exc, UserError) else "internal error"
+        print(f"tvmforge: {kind}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tvmforge: interrupted (finished tuning records are kept)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, traceback with --debug
+        if args.debug:
+            raise
+        print(
+            f"tvmforge: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            file=sys.stderr,
+        )
+        return 2
+    if summary:
+        print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

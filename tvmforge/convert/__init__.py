@@ -1,0 +1,93 @@
+"""Import a bound ONNX model into TVM Relax, reporting unsupported operators up front."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections import defaultdict
+
+import onnx
+
+from ..errors import UnsupportedOperatorError
+from ..types import BoundModel
+from .rewrites import apply_rewrites
+
+log = logging.getLogger(__name__)
+
+#: Ops the frontend handles outside its converter table.
+_DIRECTLY_HANDLED = frozenset({"If", "Constant"})
+
+
+def supported_ops() -> frozenset[str]:
+    """ONNX op types (default domain) that the import can convert."""
+    from .._tvm import onnx_frontend
+
+    return frozenset(onnx_frontend._get_convert_map()) | _DIRECTLY_HANDLED
+
+
+def check_supported(proto: onnx.ModelProto) -> None:
+    """Raise one error listing every unsupported op (type, opset, count, node names)."""
+    supported = supported_ops()
+    opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    missing: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for node in _all_nodes(proto.graph):
+        domain = node.domain or "ai.onnx"
+        if domain != "ai.onnx" or node.op_type not in supported:
+            missing[(domain, node.op_type)].append(node.name or "<unnamed>")
+    if not missing:
+        return
+    parts = []
+    for (domain, op), names in sorted(missing.items()):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        prefix = "" if domain == "ai.onnx" else f"{domain}."
+        parts.append(f"{prefix}{op} (opset {opsets.get(domain, '?')}) x{len(names)} [{shown}]")
+    total = sum(len(v) for v in missing.values())
+    raise UnsupportedOperatorError(
+        f"{total} node(s) use {len(missing)} unsupported operator(s): {'; '.join(parts)}; "
+        "replace them in the exporter or file an issue with this list"
+    )
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _all_nodes(attr.g)
+            for sub in attr.graphs:
+                yield from _all_nodes(sub)
+
+
+def to_relax(bound: BoundModel):
+    """Import ``bound`` into a Relax IRModule with weights as constants.
+
+    Raises:
+        UnsupportedOperatorError: an op has no converter, or its converter rejected this node.
+    """
+    from .._tvm import from_onnx
+
+    proto = apply_rewrites(bound.proto)
+    check_supported(proto)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            mod = from_onnx(
+                proto,
+                shape_dict={spec.name: list(spec.shape) for spec in bound.inputs},
+                dtype_dict={spec.name: spec.dtype for spec in bound.inputs},
+                opset=opset,
+                keep_params_in_input=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - the frontend raises anything; ours names the node
+        where = chatter.getvalue().strip().splitlines()
+        detail = f" ({where[0][:200]})" if where else ""
+        reason = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedOperatorError(
+            f"the ONNX importer could not convert model '{bound.model.name}'{detail}: {reason}; "
+            "bind more dims with --input-shape or file an issue with this message"
+        ) from exc
+    if chatter.getvalue():
+        log.debug("frontend output: %s", chatter.getvalue())
+    return mod

@@ -1,0 +1,29 @@
+"""ONNX-to-ONNX rewrites applied before import, each a pure function on a ModelProto."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import onnx
+
+Rewrite = Callable[[onnx.ModelProto], onnx.ModelProto]
+
+
+def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """``Sum(a, b)`` -> ``Add(a, b)``: TVM imports Sum as broadcast+stack+sum, which blocks fusion."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    for node in out.graph.node:
+        if node.op_type == "Sum" and node.domain in ("", "ai.onnx") and len(node.input) == 2:
+            node.op_type = "Add"
+    return out
+
+
+REWRITES: tuple[Rewrite, ...] = (sum_of_two_to_add,)
+
+
+def apply_rewrites(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Apply every registered rewrite in order."""
+    for rewrite in REWRITES:
+        proto = rewrite(proto)
+    return proto

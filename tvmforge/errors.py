@@ -1,0 +1,66 @@
+"""The exception tree. Library code raises these; only ``cli.main`` turns them into exit codes.
+
+::
+
+    TvmforgeError                 base; ``exit_code`` tells the CLI what to return
+    ├── UserError                 exit 1: the input or the request is wrong, the message says the fix
+    │   ├── ModelLoadError        missing, corrupt or truncated ONNX file, bad external data
+    │   ├── ShapeError            unbound dynamic dim, bad --input-shape
+    │   ├── UnsupportedOperatorError  ops no converter handles (all of them listed at once)
+    │   ├── TargetError           unknown target preset or malformed target dict
+    │   ├── FeedError             wrong feed name, shape or dtype given to a Session
+    │   ├── ArtifactError         missing/changed .so or manifest, built for another CPU or runtime
+    │   ├── TuningLockedError     another process tunes the same database
+    │   └── ValidationError       compiled outputs differ from onnxruntime
+    └── InternalError             exit 2: a bug or a TVM failure we could not attribute to the input
+"""
+
+from __future__ import annotations
+
+
+class TvmforgeError(Exception):
+    """Base of every error tvmforge raises on purpose."""
+
+    exit_code = 2
+
+
+class UserError(TvmforgeError):
+    """The input or the request is wrong; the message names the cause and the fix."""
+
+    exit_code = 1
+
+
+class ModelLoadError(UserError):
+    """The ONNX model cannot be read or fails its checks."""
+
+
+class ShapeError(UserError):
+    """Input shapes are unbound, malformed or contradict the model."""
+
+
+class UnsupportedOperatorError(UserError):
+    """The model uses operators that no converter handles."""
+
+
+class TargetError(UserError):
+    """Unknown target preset or malformed target description."""
+
+
+class FeedError(UserError):
+    """Feeds given to a Session do not match the artifact's inputs."""
+
+
+class ArtifactError(UserError):
+    """An artifact cannot be loaded here (missing, changed, other CPU or runtime)."""
+
+
+class TuningLockedError(UserError):
+    """Another process holds the tuning database lock."""
+
+
+class ValidationError(UserError):
+    """Compiled outputs differ from onnxruntime beyond tolerance."""
+
+
+class InternalError(TvmforgeError):
+    """A failure inside TVM or tvmforge that the input does not explain."""

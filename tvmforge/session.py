@@ -1,0 +1,157 @@
+"""Session: load an exported artifact and run it, shaped like ``onnxruntime.InferenceSession``.
+
+Imports no compiler code: only TVM's runtime (set ``TVM_USE_RUNTIME_LIB=1`` in a service to
+load TVM's runtime library alone). The manifest is checked before the ``.so`` is opened, so an
+artifact for another CPU is refused with a message instead of dying with SIGILL.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import manifest
+from .errors import ArtifactError, FeedError
+from .targets import cuda_device_arch
+from .types import TensorSpec
+
+_ONNX_TYPE = {
+    "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
+    "bfloat16": "tensor(bfloat16)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
+    "int16": "tensor(int16)", "uint16": "tensor(uint16)", "int32": "tensor(int32)",
+    "uint32": "tensor(uint32)", "int64": "tensor(int64)", "uint64": "tensor(uint64)",
+    "bool": "tensor(bool)",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NodeArg:
+    """An input or output as onnxruntime describes it (``name``, ``shape``, ``type``)."""
+
+    name: str
+    shape: list[int]
+    type: str
+
+
+class Session:
+    """Run an artifact built by ``tvmforge.compile``; safe to call from several threads.
+
+    Args:
+        path: the ``.so``; its manifest ``<path>.json`` must lie beside it.
+        threads: TVM runtime threads per calling thread (default: TVM_NUM_THREADS or all cores).
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        import tvm.runtime
+
+        self.path = Path(path)
+        self.manifest: dict[str, Any] = manifest.read(self.path)
+        manifest.check_loadable(self.path, self.manifest, tvm.__version__)
+        self._inputs = manifest.tensor_specs(self.manifest, "inputs")
+        self._outputs = manifest.tensor_specs(self.manifest, "outputs")
+        self._cuda = self.manifest["requires"].get("cuda_arch") is not None
+        if self._cuda and cuda_device_arch() is None:
+            raise ArtifactError(
+                f"artifact '{self.path}' runs on a CUDA GPU ({self.manifest['requires']['cuda_arch']}) "
+                "and none is visible here; run it on a GPU host or compile with --target host"
+            )
+        self.threads = threads or int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
+        try:
+            self._module = tvm.runtime.load_module(str(self.path))
+        except Exception as exc:  # noqa: BLE001 - any loader failure is the artifact's
+            raise ArtifactError(f"cannot load artifact '{self.path}': {exc}") from exc
+        self._local = threading.local()
+
+    def get_inputs(self) -> list[NodeArg]:
+        """The inputs, as onnxruntime's ``get_inputs()``."""
+        return [_node_arg(spec) for spec in self._inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        """The outputs, as onnxruntime's ``get_outputs()``."""
+        return [_node_arg(spec) for spec in self._outputs]
+
+    @property
+    def input_specs(self) -> tuple[TensorSpec, ...]:
+        return self._inputs
+
+    @property
+    def output_specs(self) -> tuple[TensorSpec, ...]:
+        return self._outputs
+
+    def run(
+        self, output_names: Sequence[str] | None, input_feed: Mapping[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        """Run the model; ``output_names=None`` returns every output, in manifest order.
+
+        Raises:
+            FeedError: missing, unknown, mis-shaped or mis-typed feeds (all listed at once), or
+                an unknown output name.
+        """
+        args = self._check_feeds(input_feed)
+        names = [o.name for o in self._outputs]
+        wanted = list(output_names) if output_names else names
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise FeedError(f"unknown output(s) {unknown}; outputs are {names}")
+        import tvm.runtime
+
+        device = self._device()
+        vm = self._vm()
+        result = vm["main"](*(tvm.runtime.tensor(a, device) for a in args))
+        values = [result] if len(self._outputs) == 1 else list(result)
+        by_name = dict(zip(names, values, strict=True))
+        return [by_name[n].numpy() for n in wanted]
+
+    def _device(self):
+        import tvm
+
+        return tvm.cuda(0) if self._cuda else tvm.cpu(0)
+
+    def _vm(self):
+        """One VirtualMachine per calling thread over the one loaded module."""
+        vm = getattr(self._local, "vm", None)
+        if vm is None:
+            import tvm.runtime
+            from tvm.runtime.vm import VirtualMachine
+
+            tvm.get_global_func("runtime.config_threadpool")(0, self.threads)
+            devices = [self._device(), tvm.cpu(0)] if self._cuda else [tvm.cpu(0)]
+            vm = VirtualMachine(self._module, devices)
+            self._local.vm = vm
+        return vm
+
+    def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        problems = []
+        names = [spec.name for spec in self._inputs]
+        missing = [n for n in names if n not in feeds]
+        if missing:
+            problems.append(f"missing input(s) {missing}")
+        extra = [n for n in feeds if n not in names]
+        if extra:
+            problems.append(f"unknown input(s) {extra} (inputs are {names})")
+        arrays = []
+        for spec in self._inputs:
+            if spec.name not in feeds:
+                continue
+            value = np.asarray(feeds[spec.name])
+            if value.dtype != np.dtype(spec.dtype):
+                problems.append(f"input '{spec.name}' must be {spec.dtype} (got {value.dtype})")
+            if tuple(value.shape) != spec.shape:
+                problems.append(
+                    f"input '{spec.name}' must have shape {list(spec.shape)} (got {list(value.shape)}); "
+                    "recompile with --input-shape for other shapes"
+                )
+            arrays.append(np.ascontiguousarray(value))
+        if problems:
+            raise FeedError("; ".join(problems))
+        return arrays
+
+
+def _node_arg(spec: TensorSpec) -> NodeArg:
+    return NodeArg(spec.name, list(spec.shape), _ONNX_TYPE.get(spec.dtype, f"tensor({spec.dtype})"))

@@ -1,0 +1,125 @@
+"""Tuning databases on disk: one per model and target, locked, repaired after a kill.
+
+MetaSchedule's JSON database appends one line per record; a kill can leave a truncated last
+line that makes the whole file unreadable, it has no lock, and its look-ups ignore the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import TuningLockedError
+
+log = logging.getLogger(__name__)
+
+WORKLOADS = "database_workload.json"
+RECORDS = "database_tuning_record.json"
+
+
+@contextlib.contextmanager
+def locked(work_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``work_dir`` for one tuning process."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = work_dir / ".lock"
+    with open(lock_path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise TuningLockedError(
+                f"tuning database '{work_dir}' is in use by another tvmforge process "
+                f"(pid {holder}); wait for it to finish or pass another --tuning-dir"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def repair(work_dir: Path) -> int:
+    """Drop unreadable lines (a truncated tail after a kill) from both files; returns lines dropped."""
+    dropped = 0
+    for name in (WORKLOADS, RECORDS):
+        path = work_dir / name
+        if not path.exists():
+            continue
+        lines = path.read_bytes().split(b"\n")
+        good = [line for line in lines if line.strip() and _parses(line)]
+        bad = sum(1 for line in lines if line.strip()) - len(good)
+        if bad:
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_bytes(b"".join(line + b"\n" for line in good))
+            os.replace(tmp, path)
+            log.warning("dropped %d unreadable line(s) from %s (interrupted write)", bad, path)
+            dropped += bad
+    return dropped
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def open_database(work_dir: Path):
+    """The JSON database in ``work_dir``, created if missing (call ``repair`` first)."""
+    from ._tvm import ms
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return ms.database.JSONDatabase(
+        path_workload=str(work_dir / WORKLOADS),
+        path_tuning_record=str(work_dir / RECORDS),
+        allow_missing=True,
+    )
+
+
+def is_database(path: Path) -> bool:
+    """Whether ``path`` holds a tuning database."""
+    return (path / WORKLOADS).is_file() and (path / RECORDS).is_file()
+
+
+def open_readonly(paths: list[Path]) -> list:
+    """Databases to read from (shipped schedules, other models' records); unreadable ones skipped."""
+    from ._tvm import ms
+
+    dbs = []
+    for path in paths:
+        if not is_database(path):
+            continue
+        try:
+            dbs.append(
+                ms.database.JSONDatabase(
+                    path_workload=str(path / WORKLOADS),
+                    path_tuning_record=str(path / RECORDS),
+                    allow_missing=False,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - a foreign database never breaks our run
+            log.warning("skipping unreadable tuning database %s: %s", path, exc)
+    return dbs
+
+
+def digest(work_dir: Path) -> str:
+    """sha256 over the database files, empty when there is no database."""
+    if not is_database(work_dir):
+        return ""
+    h = hashlib.sha256()
+    for name in (WORKLOADS, RECORDS):
+        h.update((work_dir / name).read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,177 @@
+"""Frozen values handed from one pipeline stage to the next."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: ONNX TensorProto element type -> numpy dtype name.
+ONNX_TO_NUMPY: dict[int, str] = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+    16: "bfloat16",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """Name, static shape and numpy dtype name of a model input or output."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(data["name"], tuple(int(d) for d in data["shape"]), data["dtype"])
+
+    def random(self, rng: np.random.Generator) -> np.ndarray:
+        """A seeded random array of this spec (floats ~N(0,1), ints in [0, 4), bools)."""
+        if self.dtype == "bool":
+            return rng.integers(0, 2, self.shape).astype(bool)
+        if np.issubdtype(np.dtype(self.dtype), np.integer):
+            return rng.integers(0, 4, self.shape).astype(self.dtype)
+        return rng.standard_normal(self.shape).astype(self.dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A loaded, checked ONNX model."""
+
+    path: Path
+    name: str
+    sha256: str
+    proto: Any = field(repr=False, compare=False)  # onnx.ModelProto
+    opset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BoundModel:
+    """A model whose every input dim is bound, simplified and ready to import."""
+
+    model: Model
+    proto: Any = field(repr=False, compare=False)  # onnx.ModelProto, bound and simplified
+    inputs: tuple[TensorSpec, ...] = ()
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {spec.name: spec.shape for spec in self.inputs}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskReport:
+    """One tuning task after tuning."""
+
+    name: str
+    weight: int
+    flops: float
+    trials: int
+    best_us: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TuningResult:
+    """What a tuning run left in its database."""
+
+    work_dir: Path
+    target: str
+    tasks: tuple[TaskReport, ...]
+    trials_spent: int
+    seconds: float
+    database_digest: str
+    curve: tuple[tuple[int, float], ...] = ()  # (trials so far, estimated total latency us)
+    reused_tasks: int = 0
+
+    @property
+    def trials_total(self) -> int:
+        return sum(task.trials for task in self.tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputCheck:
+    """The comparison of one output against onnxruntime."""
+
+    name: str
+    max_abs_err: float
+    max_rel_err: float
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """Outputs of an artifact compared against onnxruntime on the same feeds."""
+
+    passed: bool
+    outputs: tuple[OutputCheck, ...]
+    feeds: str  # "random(seed=0)" or the .npz path
+
+    @property
+    def max_abs_err(self) -> float:
+        return max((o.max_abs_err for o in self.outputs), default=0.0)
+
+    @property
+    def max_rel_err(self) -> float:
+        return max((o.max_rel_err for o in self.outputs), default=0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "feeds": self.feeds,
+            "outputs": [asdict(o) for o in self.outputs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """An exported shared library and the manifest beside it."""
+
+    library: Path
+    manifest_path: Path
+    manifest: dict[str, Any] = field(repr=False, compare=False)
+    validation: Validation | None = None
+    tuning: TuningResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Latency figures of one runtime, in milliseconds."""
+
+    median_ms: float
+    p90_ms: float
+    repeats: int
+
+
+@dataclass(frozen=True, slots=True)
+class BenchReport:
+    """tvmforge against onnxruntime, measured interleaved in one process."""
+
+    model: str
+    target: str
+    threads: int
+    tvmforge: Timing
+    onnxruntime: Timing
+
+    @property
+    def ratio(self) -> float:
+        """tvmforge median / onnxruntime median: below 1.0 means tvmforge is faster."""
+        return self.tvmforge.median_ms / self.onnxruntime.median_ms
