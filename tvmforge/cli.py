@@ -93,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="tune, compile, validate and bench the shipped small model")
     p.add_argument("--trials", type=int, default=48)
     p.add_argument("--output-dir", type=Path, default=Path("build"))
+
+    p = sub.add_parser("conformance", help="ONNX node conformance: tvmforge vs onnxruntime")
+    p.add_argument("--pattern", help="regex on case names (default: every case)")
+    p.add_argument("--names-file", type=Path, help="file of case names, one a line")
+    p.add_argument("--every", type=int, default=1, help="keep every Nth selected case")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
+    p.add_argument("--results", type=Path, default=Path("build/conformance/results.jsonl"),
+                   help="JSON lines of results; a rerun resumes from it")  # fmt: skip
+    p.add_argument("--table", type=Path, default=Path("benchmarks/results/conformance.md"))
+    p.add_argument("--fresh", action="store_true", help="discard earlier results first")
     return parser
 
 
@@ -220,7 +231,34 @@ def _cmd_demo(args: argparse.Namespace) -> str:
     )
 
 
+def _cmd_conformance(args: argparse.Namespace) -> str:
+    from .convert.conformance import conformance, pass_rates
+
+    def progress(result, done: int, total: int) -> None:
+        if args.verbose or done % 50 == 0 or done == total:
+            mark = "ok" if result.tvmforge else f"FAIL {result.reason}"
+            print(f"[{done}/{total}] {result.name}: {mark}", file=sys.stderr)
+
+    results = conformance(
+        results_path=args.results,
+        table_path=args.table,
+        pattern=args.pattern,
+        names_file=args.names_file,
+        every=args.every,
+        workers=args.workers,
+        timeout=args.timeout,
+        fresh=args.fresh,
+        progress=progress,
+    )
+    tvm_rate, ort_rate = pass_rates(results)
+    return (
+        f"{len(results)} cases: tvmforge {tvm_rate:.1%}, onnxruntime {ort_rate:.1%}; "
+        f"table in {args.table}"
+    )
+
+
 COMMANDS = {
+    "conformance": _cmd_conformance,
     "compile": _cmd_compile,
     "tune": _cmd_tune,
     "run": _cmd_run,

@@ -21,9 +21,10 @@ _DIRECTLY_HANDLED = frozenset({"If", "Constant"})
 
 def supported_ops() -> frozenset[str]:
     """ONNX op types (default domain) that the import can convert."""
-    from .._tvm import onnx_frontend
+    from .overlay import frontend_table
+    from .registry import registered_ops
 
-    return frozenset(onnx_frontend._get_convert_map()) | _DIRECTLY_HANDLED
+    return frozenset(frontend_table()) | registered_ops() | _DIRECTLY_HANDLED
 
 
 def check_supported(proto: onnx.ModelProto) -> None:
@@ -66,13 +67,14 @@ def to_relax(bound: BoundModel):
         UnsupportedOperatorError: an op has no converter, or its converter rejected this node.
     """
     from .._tvm import from_onnx
+    from .overlay import frontend_overlay
 
     proto = apply_rewrites(bound.proto)
     check_supported(proto)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     chatter = io.StringIO()
     try:
-        with contextlib.redirect_stdout(chatter):
+        with contextlib.redirect_stdout(chatter), frontend_overlay():
             mod = from_onnx(
                 proto,
                 shape_dict={spec.name: list(spec.shape) for spec in bound.inputs},

@@ -1,0 +1,45 @@
+"""Helpers shared by converter families (Relax construction, attribute decoding)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def static_shape(expr) -> list[int]:
+    """The static shape of a Relax tensor expression; a dynamic dim is an error."""
+    from ...errors import UnsupportedOperatorError
+
+    dims = []
+    for d in expr.ty.shape:
+        if not hasattr(d, "value"):
+            raise UnsupportedOperatorError(
+                f"a dim of {expr} is dynamic ({d}); bind it with --input-shape"
+            )
+        dims.append(int(d.value))
+    return dims
+
+
+def dtype_of(expr) -> str:
+    return str(expr.ty.dtype)
+
+
+def const(value: Any, dtype: str):
+    from tvm import relax
+
+    return relax.const(np.asarray(value, dtype=dtype), dtype)
+
+
+def text(value: Any) -> str:
+    """An ONNX string attribute (bytes from the frontend's parser) as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def constant_value(expr, params) -> np.ndarray | None:
+    """The numpy value of ``expr`` when it is a constant (or names an initializer), else None."""
+    from tvm import relax
+
+    if isinstance(expr, relax.Constant):
+        return expr.data.numpy()
+    return None

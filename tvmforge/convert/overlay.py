@@ -1,0 +1,81 @@
+"""Merge our converters into the Relax ONNX frontend's private table, for one import.
+
+TVM has no hook for custom ONNX converters: the importer looks up ``_get_convert_map()`` in
+``tvm/relax/frontend/onnx/onnx_frontend.py`` each time it converts a node. Inside
+``frontend_overlay()`` that function returns the frontend's table with an adapter per op we
+register; the adapter picks our converter for the model's opset and falls back to the frontend's
+own class for versions we do not cover. This module is the only place that touches the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import InternalError
+from . import registry
+
+#: The private frontend function we overlay; a test fails loudly if TVM renames it.
+CONVERT_MAP_NAME = "_get_convert_map"
+
+_LOCK = threading.RLock()
+
+
+def _frontend_module():
+    from .._tvm import onnx_frontend
+
+    if not callable(getattr(onnx_frontend, CONVERT_MAP_NAME, None)):
+        raise InternalError(
+            f"TVM's ONNX frontend has no {CONVERT_MAP_NAME}() any more; tvmforge's converter "
+            "overlay (tvmforge/convert/overlay.py) must be ported to this TVM version"
+        )
+    return onnx_frontend
+
+
+def frontend_table() -> dict[str, Any]:
+    """The frontend's own converter table (op type -> OnnxOpConverter class)."""
+    _load_ops()
+    return dict(getattr(_frontend_module(), CONVERT_MAP_NAME)())
+
+
+def _load_ops() -> None:
+    from . import ops  # noqa: F401 - importing registers the converters
+
+
+def _adapter(op: str, fallback: Any | None) -> type:
+    """A frontend-style converter class for ``op`` that prefers our registered converters."""
+
+    def get_converter(cls, opset: int):
+        ours = registry.resolve(op, opset)
+        if ours is not None:
+            return ours
+        if fallback is not None:
+            return fallback.get_converter(opset)
+        raise NotImplementedError(f"tvmforge converts {op} only at other opsets, not {opset}")
+
+    return type(f"Tvmforge{op}", (), {"get_converter": classmethod(get_converter)})
+
+
+def merged_table(base: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with an adapter for every op we register."""
+    merged = dict(base)
+    for op in registry.registered_ops():
+        merged[op] = _adapter(op, base.get(op))
+    return merged
+
+
+@contextlib.contextmanager
+def frontend_overlay() -> Iterator[dict[str, Any]]:
+    """Within the block, the frontend converts with our converters first; yields the table."""
+    _load_ops()
+    module = _frontend_module()
+    with _LOCK:
+        original = getattr(module, CONVERT_MAP_NAME)
+        merged = merged_table(original())
+        setattr(module, CONVERT_MAP_NAME, lambda: merged)
+        try:
+            yield merged
+        finally:
+            setattr(module, CONVERT_MAP_NAME, original)
