@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="print an artifact's manifest")
     p.add_argument("artifact", type=Path)
 
+    p = sub.add_parser("profile", help="latency per operator of an artifact")
+    p.add_argument("artifact", type=Path)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--top", type=int, default=20, help="rows to show (default 20)")
+
     sub.add_parser("targets", help="list target presets and what this host runs")
 
     p = sub.add_parser("demo", help="tune, compile, validate and bench the shipped small model")
@@ -205,6 +212,14 @@ def _cmd_inspect(args: argparse.Namespace) -> str:
     return ""
 
 
+def _cmd_profile(args: argparse.Namespace) -> str:
+    from .profile import profile
+
+    result = profile(args.artifact, threads=args.threads, runs=args.runs, warmup=args.warmup)
+    print(result.table(args.top))
+    return f"{result.model}: {result.wall_ms:.3f} ms per run ({result.threads} threads, {result.runs} runs)"
+
+
 def _cmd_targets(_args: argparse.Namespace) -> str:
     from .targets import can_run_here, presets
 
@@ -264,6 +279,7 @@ COMMANDS = {
     "run": _cmd_run,
     "bench": _cmd_bench,
     "inspect": _cmd_inspect,
+    "profile": _cmd_profile,
     "targets": _cmd_targets,
     "demo": _cmd_demo,
 }
