@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 import onnx
 
+from .fold import fold_constants
+from .functions import expand_functions
+
 Rewrite = Callable[[onnx.ModelProto], onnx.ModelProto]
 
 
@@ -19,7 +22,7 @@ def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-REWRITES: tuple[Rewrite, ...] = (sum_of_two_to_add,)
+REWRITES: tuple[Rewrite, ...] = (expand_functions, fold_constants, sum_of_two_to_add)
 
 
 def apply_rewrites(proto: onnx.ModelProto) -> onnx.ModelProto:
