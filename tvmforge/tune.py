@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 ROUND = 16
 #: A task whose best latency improved less than this over its last round has converged.
 CONVERGED = 0.01
+#: Per-candidate limits; generous because a worker's first build imports TVM on a busy machine.
+BUILD_TIMEOUT_S = 180
+RUN_TIMEOUT_S = 60
 
 
 @dataclass(slots=True)
@@ -32,6 +35,8 @@ class _Task:
     weight: int
     flops: float
     workload: object = None  # ms.database.Workload in our database
+    start_records: int = 0
+    spent: int = 0
     converged: bool = False
 
     @property
@@ -159,7 +164,7 @@ def tune(
         plan = allocate_trials([t.score for t in tasks], trials, min_trials_per_task)
         if runner is None:
             builder = builder or _default_builder(preset)
-            runner = ms.runner.LocalRunner(timeout_sec=30)
+            runner = ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_S)
         cost_models: dict[str, object] = {}
         bar = _progress_bar(sum(plan), len(tasks), console, progress)
         curve: list[tuple[int, float]] = []
@@ -185,8 +190,10 @@ def tune(
                     task_scheduler="round-robin",
                 )
             after = _best_seconds(db, task)
-            task.converged = (
-                before is not None and after is not None and after > before * (1 - CONVERGED)
+            task.spent += n
+            # Converged: no faster schedule this round; a round with no valid record stops too.
+            task.converged = after is None or (
+                before is not None and after > before * (1 - CONVERGED)
             )
             spent += n
             latency = _estimated_latency_us(db, tasks)
@@ -197,16 +204,23 @@ def tune(
         order = sorted(tasks, key=lambda t: t.score, reverse=True)
         plan_of = {t.name: p for t, p in zip(tasks, plan, strict=True)}
         floor = min(plan)
+        for task in order:
+            task.start_records = _record_count(db, task)
         for task in order:  # pass 1: every task leaves the naive schedule
-            need = floor - _record_count(db, task)
+            need = floor - task.start_records
             if need > 0 and task.name not in reused:
                 run_round(task, need)
         for task in order:  # pass 2: the rest of the budget, largest tasks first
             while not task.converged:
-                need = min(ROUND, plan_of[task.name] - _record_count(db, task))
+                need = min(ROUND, plan_of[task.name] - task.start_records - task.spent)
                 if need <= 0 or _out_of_time(started, time_budget_s):
                     break
                 run_round(task, need)
+        failed = [t.name for t in tasks if _record_count(db, t) == 0]
+        if failed:
+            log.warning(
+                "no valid schedule found for %s; see %s", ", ".join(failed), work_dir / "tvm.log"
+            )
         bar.close()
         reports = tuple(
             TaskReport(t.name, t.weight, t.flops, _record_count(db, t), _best_us(db, t))
@@ -232,7 +246,7 @@ def _default_builder(preset: TargetPreset):
             f"tuning for '{preset.name}' measures on a device of that kind; pass a runner "
             "(--rpc-tracker HOST:PORT --rpc-key KEY) or compile without --tune"
         )
-    return ms.builder.LocalBuilder(max_workers=os.cpu_count() or 1, timeout_sec=60)
+    return ms.builder.LocalBuilder(max_workers=os.cpu_count() or 1, timeout_sec=BUILD_TIMEOUT_S)
 
 
 def _copy_matching_records(db, tasks: list[_Task], others: list, target) -> set[str]:

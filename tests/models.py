@@ -1,0 +1,112 @@
+"""Small ONNX models built with onnx.helper for the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def _save(model: onnx.ModelProto, path: Path) -> Path:
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def conv_net(path: Path, batch: int | str = "N", seed: int = 0) -> Path:
+    """Conv + BatchNorm + Relu + Flatten + MatMul, 3x16x16 input; batch may be symbolic."""
+    rng = np.random.default_rng(seed)
+
+    def arr(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    inits = [
+        arr("W", 8, 3, 3, 3),
+        arr("B", 8),
+        numpy_helper.from_array(np.ones(8, np.float32), "scale"),
+        numpy_helper.from_array(np.zeros(8, np.float32), "bias"),
+        arr("mean", 8),
+        numpy_helper.from_array(rng.uniform(0.5, 2, 8).astype(np.float32), "var"),
+        arr("W2", 8 * 16 * 16, 10),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "W", "B"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["bn"]),
+        helper.make_node("Relu", ["bn"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("MatMul", ["f", "W2"], ["y"], name="head"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "convnet",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 10])],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def mlp(path: Path, hidden: int = 64, seed: int = 1) -> Path:
+    """MatMul + Add + Relu + MatMul with two outputs (logits and hidden), batch 4."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((32, hidden)).astype(np.float32), "W1"),
+        numpy_helper.from_array(rng.standard_normal(hidden).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.standard_normal((hidden, 5)).astype(np.float32), "W2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["features", "W1"], ["h0"]),
+        helper.make_node("Add", ["h0", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["hidden"]),
+        helper.make_node("MatMul", ["hidden", "W2"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [4, 32])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [4, 5]),
+            helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [4, hidden]),
+        ],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def single_matmul(path: Path, n: int = 64) -> Path:
+    """One MatMul with a constant weight: exactly one tuning task."""
+    rng = np.random.default_rng(2)
+    weight = numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "W"], ["out"])],
+        "matmul",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [n, n])],
+        [weight],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def custom_ops(path: Path) -> Path:
+    """A model using two operators no converter handles (custom domain ops)."""
+    nodes = [
+        helper.make_node("FancyOp", ["x"], ["y1"], domain="com.example", name="fancy_a"),
+        helper.make_node("FancyOp", ["y1"], ["y2"], domain="com.example", name="fancy_b"),
+        helper.make_node("OtherOp", ["y2"], ["y"], domain="com.example", name="other"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "custom",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])],
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)],
+    )
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path

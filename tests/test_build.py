@@ -1,0 +1,69 @@
+"""Export for every kind of target, including the ones this machine cannot run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import tvmforge
+from tvmforge.manifest import read
+
+
+def test_manifest_describes_the_artifact(built_mlp: Path) -> None:
+    data = read(built_mlp)
+    assert data["schema_version"] == 1
+    assert [i["name"] for i in data["inputs"]] == ["features"]
+    assert data["outputs"] == [
+        {"name": "logits", "shape": [4, 5], "dtype": "float32"},
+        {"name": "hidden", "shape": [4, 64], "dtype": "float32"},
+    ]
+    assert data["target"]["name"] == "host"
+    assert "sse2" in data["requires"]["cpu_features"]
+    assert data["tvm_version"].startswith("0.27")
+    assert len(data["model"]["sha256"]) == 64 and len(data["library"]["sha256"]) == 64
+    assert data["validation"]["passed"] is True
+    assert data["config"]["target"] == "host"
+
+
+@pytest.mark.parametrize("target", ["x86-avx512", "x86-avx2", "x86-64"])
+def test_x86_presets_build_and_validate_where_supported(
+    mlp: Path, tmp_path: Path, target: str
+) -> None:
+    from tvmforge.targets import can_run_here, resolve_target
+
+    artifact = tvmforge.compile(mlp, tmp_path / f"{target}.so", target=target)
+    runnable, _ = can_run_here(resolve_target(target))
+    assert (artifact.validation is not None) == runnable
+    if runnable:
+        assert artifact.validation.passed
+
+
+@pytest.mark.skipif(
+    shutil.which("aarch64-linux-gnu-gcc") is None,
+    reason="aarch64-linux-gnu-gcc missing: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+)
+def test_arm_neon_is_an_aarch64_elf(mlp: Path, tmp_path: Path) -> None:
+    artifact = tvmforge.compile(mlp, tmp_path / "arm.so", target="arm-neon")
+    header = artifact.library.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF"
+    assert int.from_bytes(header[18:20], "little") == 183  # EM_AARCH64
+    assert artifact.validation is None  # cannot run here; validated on a board instead
+    assert artifact.manifest["requires"] == {
+        "arch": "aarch64",
+        "cpu_features": ["asimd"],
+        "cuda_arch": None,
+    }
+
+
+@pytest.mark.skipif(
+    shutil.which("nvcc") is None, reason="nvcc missing: CUDA builds need the CUDA toolkit"
+)
+def test_cuda_sm90_embeds_device_code(mlp: Path, tmp_path: Path) -> None:
+    artifact = tvmforge.compile(mlp, tmp_path / "cuda.so", target="cuda-sm90")
+    blob = artifact.library.read_bytes()
+    assert b"sm_90" in blob  # the cubin/PTX for the requested architecture is inside the .so
+    assert artifact.manifest["requires"]["cuda_arch"] == "sm_90"
+    # every kernel is scheduled (dlight defaults): no naive GPU kernel ships
+    assert artifact.manifest["tuning"]["functions"] > 0
