@@ -17,37 +17,64 @@ from pathlib import Path
 from . import zoo
 
 
-def count_tasks(model_path: Path, target: str, shapes: dict[str, tuple[int, ...]]) -> int:
-    """Number of MetaSchedule tasks of a model for ``target``."""
+def _prepare(model: zoo.ZooModel, target: str):
+    """(optimized module, preset, model) through tvmforge's public stages."""
     from tvmforge.convert import to_relax
     from tvmforge.load import load_model
     from tvmforge.optimize import optimize
     from tvmforge.shapes import bind_shapes
     from tvmforge.targets import resolve_target
-    from tvmforge.tune import extract_tasks
 
     preset = resolve_target(target)
-    bound = bind_shapes(load_model(model_path), shapes)
-    return len(extract_tasks(optimize(to_relax(bound), preset), preset))
+    loaded = load_model(model.path())
+    return optimize(to_relax(bind_shapes(loaded, model.input_shapes)), preset), preset, loaded
+
+
+def in_process_builder():
+    """A MetaSchedule builder that compiles in this process.
+
+    ``LocalBuilder`` starts fresh worker processes for every batch, each importing TVM: on a
+    shared 2-core machine that import costs more than the builds, and starved workers hit the
+    build timeout, which turns every trial into a failure.
+    """
+    from tvmforge._tvm import ms, tvm
+
+    local = ms.builder.local_builder
+
+    @tvm.ir.utils.derived_object
+    class InProcessBuilder(ms.builder.PyBuilder):
+        def build(self, build_inputs):
+            results = []
+            for item in build_inputs:
+                try:
+                    lib = local.default_build(item.mod, item.target, None)
+                    results.append(ms.builder.BuilderResult(local.default_export(lib), None))
+                except Exception as exc:  # noqa: BLE001 - a failed candidate, as LocalBuilder says
+                    results.append(ms.builder.BuilderResult(None, f"in-process build: {exc}"))
+            return results
+
+    return InProcessBuilder()
 
 
 def tune_model(
     model: zoo.ZooModel, target: str, per_task: int, tuning_dir: Path, strategy: str
 ) -> dict:
     """Tune one zoo model with ``per_task`` trials for each of its tasks; returns a summary."""
-    from tvmforge.api import tune
+    from tvmforge._tvm import ms
+    from tvmforge.tune import extract_tasks, tune
+    from tvmforge.tune import tuning_dir as database_dir
 
-    path = model.path()
-    n_tasks = count_tasks(path, target, model.input_shapes)
+    mod, preset, loaded = _prepare(model, target)
+    n_tasks = len(extract_tasks(mod, preset))
     result = tune(
-        path,
-        target=target,
-        input_shapes=model.input_shapes,
+        mod,
+        preset,
+        database_dir(tuning_dir, loaded, preset),
         trials=n_tasks * per_task,
         min_trials_per_task=per_task,
-        tuning_dir=tuning_dir,
-        schedules_dir=None,
         strategy=strategy,
+        builder=in_process_builder(),
+        runner=ms.runner.LocalRunner(timeout_sec=600),
     )
     return {
         "model": model.name,
@@ -55,7 +82,7 @@ def tune_model(
         "tasks": len(result.tasks),
         "trials_spent": result.trials_spent,
         "trials_in_database": result.trials_total,
-        "reused_tasks": result.reused_tasks,
+        "valid_tasks": sum(t.best_us is not None for t in result.tasks),
         "seconds": round(result.seconds, 1),
         "strategy": strategy,
         "database": str(result.work_dir),
