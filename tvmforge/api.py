@@ -11,6 +11,7 @@ from typing import Any
 from . import manifest
 from .errors import ValidationError
 from .targets import TargetPreset, can_run_here, resolve_target
+from .track import tracked
 from .types import Artifact, BenchReport, BoundModel, TuningResult
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,10 @@ class CompileOptions:
     inputs: Path | None = None
     seed: int = 0
     simplify: bool = True
+    track: bool = True  # log the call as an MLflow run (see tvmforge/track.py)
+    tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
+    experiment: str | None = None  # default: one experiment per model, named after it
+    register: str | None = None  # compile: register the pyfunc model under this name
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -83,6 +88,7 @@ def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningRe
     )
 
 
+@tracked("tune")
 def tune(
     model_path: str | Path, options: CompileOptions | None = None, **overrides: Any
 ) -> TuningResult:
@@ -94,6 +100,7 @@ def tune(
     return _tune(_prepare(model_path, options), options)
 
 
+@tracked("compile")
 def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
     model_path: str | Path,
     output: str | Path,
@@ -169,6 +176,7 @@ def _digest(work_dir: Path) -> str:
     return digest(work_dir)
 
 
+@tracked("bench")
 def bench(
     model_path: str | Path,
     artifact: str | Path | None = None,

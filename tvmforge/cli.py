@@ -47,6 +47,14 @@ def _add_compile_options(p: argparse.ArgumentParser, *, tuning_flag: bool) -> No
     p.add_argument(
         "--no-simplify", action="store_true", help="skip onnxruntime graph simplification"
     )
+    _add_tracking_options(p)
+
+
+def _add_tracking_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", metavar="URI",
+                   help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")  # fmt: skip
+    p.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+    p.add_argument("--experiment", help="MLflow experiment (default: the model's name)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-validate", action="store_true", help="skip the onnxruntime comparison")
     p.add_argument("--inputs", type=Path, help=".npz of inputs for validation")
     p.add_argument("--seed", type=int, default=0, help="seed of the random validation inputs")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the MLflow model under NAME, alias 'candidate'")  # fmt: skip
 
     p = sub.add_parser("tune", help="tune a model (records only, no build)")
     p.add_argument("model", type=Path)
@@ -111,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON lines of results; a rerun resumes from it")  # fmt: skip
     p.add_argument("--table", type=Path, default=Path("benchmarks/results/conformance.md"))
     p.add_argument("--fresh", action="store_true", help="discard earlier results first")
+
+    p = sub.add_parser("nightly", help="nightly job: tune on, rebuild, validate, bench, report")
+    p.add_argument("job", type=Path, help="the job's TOML file (see docs/nightly.md)")
+    p.add_argument("--night", help="the night's name (default: today's UTC date); reruns continue")
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow store (default as for compile)")
+    p.add_argument("--no-track", action="store_true", help="do not log MLflow runs")
     return parser
 
 
@@ -129,6 +145,9 @@ def _options(args: argparse.Namespace, **extra):
         tuning_dir=args.tuning_dir,
         schedules_dir=args.schedules_dir or SHIPPED_SCHEDULES,
         simplify=not args.no_simplify,
+        track=not args.no_track,
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
         **extra,
     )
 
@@ -137,7 +156,8 @@ def _cmd_compile(args: argparse.Namespace) -> str:
     from .api import compile as compile_model
 
     started = time.monotonic()
-    options = _options(args, validate=not args.no_validate, inputs=args.inputs, seed=args.seed)
+    options = _options(args, validate=not args.no_validate, inputs=args.inputs, seed=args.seed,
+                       register=args.register)  # fmt: skip
     artifact = compile_model(args.model, args.output, options)
     return _compile_summary(artifact, time.monotonic() - started)
 
@@ -197,7 +217,8 @@ def _cmd_bench(args: argparse.Namespace) -> str:
     path = args.model_or_artifact
     if path.suffix == ".so":
         model = args.model or Path(read(path)["model"]["path"])
-        report = bench(model, path, threads=args.threads, repeats=args.repeats, warmup=args.warmup)
+        report = bench(model, path, threads=args.threads, repeats=args.repeats, warmup=args.warmup,
+                       options=_options(args, validate=False))  # fmt: skip
     else:
         report = bench(path, threads=args.threads, repeats=args.repeats, warmup=args.warmup,
                        options=_options(args, validate=False))  # fmt: skip
@@ -272,7 +293,24 @@ def _cmd_conformance(args: argparse.Namespace) -> str:
     )
 
 
+def _cmd_nightly(args: argparse.Namespace) -> str:
+    from .errors import RegressionError
+    from .nightly import run_job
+
+    report = run_job(args.job, night=args.night, track_runs=not args.no_track,
+                     tracking_uri=args.tracking_uri)  # fmt: skip
+    if report.regressions:
+        raise RegressionError(
+            f"nightly '{report.job}' {report.night}: {len(report.regressions)} regression(s) ("
+            + "; ".join(f"{r.key}: {r.reason}" for r in report.regressions)
+            + f"); see {report.html}"
+        )  # fmt: skip
+    return (f"nightly '{report.job}' {report.night}: {len(report.entries)} model/target runs, "
+            f"no regressions; report {report.html}")  # fmt: skip
+
+
 COMMANDS = {
+    "nightly": _cmd_nightly,
     "conformance": _cmd_conformance,
     "compile": _cmd_compile,
     "tune": _cmd_tune,

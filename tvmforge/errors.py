@@ -11,7 +11,10 @@
     │   ├── FeedError             wrong feed name, shape or dtype given to a Session
     │   ├── ArtifactError         missing/changed .so or manifest, built for another CPU or runtime
     │   ├── TuningLockedError     another process tunes the same database
-    │   └── ValidationError       compiled outputs differ from onnxruntime
+    │   ├── ValidationError       compiled outputs differ from onnxruntime
+    │   ├── TrackingError         MLflow store unreachable or refusing a run (fix the URI or --no-track)
+    │   ├── JobError              malformed nightly job TOML, or a job already running on its folders
+    │   └── RegressionError       exit 3: a nightly run is slower than the best night, or fails validation
     └── InternalError             exit 2: a bug or a TVM failure we could not attribute to the input
 """
 
@@ -60,6 +63,20 @@ class TuningLockedError(UserError):
 
 class ValidationError(UserError):
     """Compiled outputs differ from onnxruntime beyond tolerance."""
+
+
+class TrackingError(UserError):
+    """The MLflow tracking store cannot be reached or refuses a run."""
+
+
+class JobError(UserError):
+    """A nightly job file is malformed, or another copy of the job holds its folders."""
+
+
+class RegressionError(UserError):
+    """A nightly run found regressions; everything was logged and the report written."""
+
+    exit_code = 3
 
 
 class InternalError(TvmforgeError):
