@@ -43,18 +43,16 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
         options = CompileOptions(
             target=args.target,
             input_shapes=model.input_shapes,
-            tune=tuned,
-            trials=args.trials,
             tuning_dir=args.tuning_dir if tuned else Path(tmp) / "tuning_logs",
             schedules_dir=None if args.mode == "untuned" else SHIPPED_SCHEDULES,
         )
         started = time.monotonic()
         try:
+            tuning = _tune(model, args) if tuned else None
             artifact = compile(path, Path(tmp) / f"{model.name}.so", options)
         except Exception as exc:  # noqa: BLE001 - an import or build failure is a row too
             return {**row, "status": f"compile failed: {type(exc).__name__}: {exc}"[:300]}
         facts = artifact.manifest["tuning"]
-        tuning = artifact.tuning
         row.update(
             compile_s=round(time.monotonic() - started, 1),
             scheduled=facts["scheduled_functions"],
@@ -77,6 +75,16 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
         "ort_p90_ms": report.onnxruntime.p90_ms,
         "ratio": report.ratio,
     }
+
+
+def _tune(model: zoo.ZooModel, args: argparse.Namespace):
+    """``--trials`` of tuning for the model, warm-started from the shipped schedules."""
+    from tvmforge.api import SHIPPED_SCHEDULES
+
+    from .tune_zoo import tune_budget
+
+    return tune_budget(model, args.target, args.tuning_dir, trials=args.trials,
+                       strategy=args.strategy, schedules_dir=SHIPPED_SCHEDULES)  # fmt: skip
 
 
 def run_isolated(model: zoo.ZooModel, argv: list[str], timeout: float) -> dict:
@@ -181,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=["untuned", "shipped", "tuned"], required=True)
     p.add_argument("--trials", type=int, default=200, help="tuning trials per model (tuned)")
+    p.add_argument("--strategy", choices=["evolutionary", "replay-trace"], default="evolutionary")
     p.add_argument("--models", help="comma-separated zoo names (default: the whole tier)")
     p.add_argument("--tier", choices=["small", "large"], help="restrict to one tier")
     p.add_argument("--target", default="x86-avx512",
@@ -191,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per model")
     p.add_argument("--tuning-dir", type=Path, default=zoo.CACHE / "tuning_logs")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--tag", help="suffix of the result files: suite-<mode>-<tag>.md")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print its row
     return p
 
@@ -205,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(args)
     rows: list[dict] = []
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"suite-{args.mode}"
+    stem = args.out / (f"suite-{args.mode}-{args.tag}" if args.tag else f"suite-{args.mode}")
     for model in zoo.select(args.models, args.tier):
         row = run_isolated(model, argv, args.timeout)
         rows.append(row)

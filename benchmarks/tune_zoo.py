@@ -56,32 +56,55 @@ def in_process_builder():
     return InProcessBuilder()
 
 
-def tune_model(
-    model: zoo.ZooModel, target: str, per_task: int, tuning_dir: Path, strategy: str
-) -> dict:
-    """Tune one zoo model with ``per_task`` trials for each of its tasks; returns a summary."""
+def tune_budget(
+    model: zoo.ZooModel,
+    target: str,
+    tuning_dir: Path,
+    *,
+    trials: int | None = None,
+    per_task: int = 8,
+    strategy: str = "evolutionary",
+    schedules_dir: Path | None = None,
+):
+    """Tune one zoo model into its database under ``tuning_dir`` -> ``TuningResult``.
+
+    ``trials`` is the model's total budget (default ``per_task`` for each task); every task
+    gets ``per_task`` first. Records of other models' databases and of ``schedules_dir`` for
+    the same workload are copied in first, as ``tvmforge tune`` does.
+    """
     from tvmforge._tvm import ms
-    from tvmforge.tune import extract_tasks, tune
+    from tvmforge.tune import extract_tasks, related_databases, tune
     from tvmforge.tune import tuning_dir as database_dir
 
     mod, preset, loaded = _prepare(model, target)
-    n_tasks = len(extract_tasks(mod, preset))
-    result = tune(
+    work_dir = database_dir(tuning_dir, loaded, preset)
+    if trials is None:
+        trials = len(extract_tasks(mod, preset)) * per_task
+    return tune(
         mod,
         preset,
-        database_dir(tuning_dir, loaded, preset),
-        trials=n_tasks * per_task,
+        work_dir,
+        trials=trials,
         min_trials_per_task=per_task,
+        reuse_from=related_databases(tuning_dir, work_dir, preset, schedules_dir),
         strategy=strategy,
         builder=in_process_builder(),
         runner=ms.runner.LocalRunner(timeout_sec=600),
     )
+
+
+def tune_model(
+    model: zoo.ZooModel, target: str, per_task: int, tuning_dir: Path, strategy: str
+) -> dict:
+    """Tune one zoo model with ``per_task`` trials for each of its tasks; returns a summary."""
+    result = tune_budget(model, target, tuning_dir, per_task=per_task, strategy=strategy)
     return {
         "model": model.name,
         "target": target,
         "tasks": len(result.tasks),
         "trials_spent": result.trials_spent,
         "trials_in_database": result.trials_total,
+        "reused_tasks": result.reused_tasks,
         "valid_tasks": sum(t.best_us is not None for t in result.tasks),
         "seconds": round(result.seconds, 1),
         "strategy": strategy,
