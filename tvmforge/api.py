@@ -37,6 +37,9 @@ class CompileOptions:
     inputs: Path | None = None
     seed: int = 0
     simplify: bool = True
+    rpc_tracker: str | None = None  # HOST:PORT: tune, validate and bench on devices there
+    rpc_key: str | None = None
+    rpc_wait_s: float = 60.0  # how long to wait for a free device with the key
     track: bool = True  # log the call as an MLflow run (see tvmforge/track.py)
     tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str | None = None  # default: one experiment per model, named after it
@@ -75,6 +78,13 @@ def _prepare(model_path: str | Path, options: CompileOptions) -> _Prepared:
 def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningResult:
     from .tune import tune as run_tuning
 
+    builder = None
+    if runner is None and options.rpc_tracker:
+        from .remote_tune import pool_measurement
+
+        builder, runner = pool_measurement(
+            prepared.preset, options.rpc_tracker, options.rpc_key, options.rpc_wait_s
+        )
     return run_tuning(
         prepared.mod,
         prepared.preset,
@@ -84,6 +94,7 @@ def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningRe
         min_trials_per_task=options.min_trials_per_task,
         reuse_from=prepared.related,
         strategy=options.strategy,
+        builder=builder,
         runner=runner,
     )
 
@@ -146,7 +157,7 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
     )
     validation = None
     runnable, _why = can_run_here(prepared.preset)
-    if options.validate and runnable:
+    if options.validate and (runnable or options.rpc_tracker):
         validation = _validate_and_record(artifact, prepared.bound.model.path, options)
     return dataclasses.replace(
         artifact, manifest=manifest.read(artifact.library), validation=validation, tuning=tuning
@@ -156,9 +167,17 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
 def _validate_and_record(artifact: Artifact, model_path: Path, options: CompileOptions):
     from .validate import describe_failure, validate
 
-    result = validate(artifact.library, model_path, inputs=options.inputs, seed=options.seed)
+    device = None
+    if options.rpc_tracker:  # on a device from the tracker, against onnxruntime here
+        from .remote_run import validate_on_device
+
+        result, device = validate_on_device(artifact.library, model_path, options)
+    else:
+        result = validate(artifact.library, model_path, inputs=options.inputs, seed=options.seed)
     data = {k: v for k, v in artifact.manifest.items() if k not in ("schema_version", "library")}
     data["validation"] = result.to_json()
+    if device:
+        data["validation"]["device"] = device
     manifest.write(artifact.library, data)
     if not result.passed:
         artifact.library.unlink(missing_ok=True)

@@ -47,6 +47,7 @@ def _add_compile_options(p: argparse.ArgumentParser, *, tuning_flag: bool) -> No
     p.add_argument(
         "--no-simplify", action="store_true", help="skip onnxruntime graph simplification"
     )
+    _add_rpc_options(p)
     _add_tracking_options(p)
 
 
@@ -55,6 +56,14 @@ def _add_tracking_options(p: argparse.ArgumentParser) -> None:
                    help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")  # fmt: skip
     p.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
     p.add_argument("--experiment", help="MLflow experiment (default: the model's name)")
+
+
+def _add_rpc_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rpc-tracker", metavar="HOST:PORT",
+                   help="TVM RPC tracker: tune, validate and bench on its devices")  # fmt: skip
+    p.add_argument("--rpc-key", metavar="KEY", help="device key at the tracker")
+    p.add_argument("--rpc-wait", type=parse_duration, default=60.0, metavar="DURATION",
+                   help="how long to wait for a free device (default 60s)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="print an artifact's manifest")
     p.add_argument("artifact", type=Path)
+
+    p = sub.add_parser("validate", help="compare an artifact with onnxruntime, here or on a device")
+    p.add_argument("artifact", type=Path)
+    p.add_argument("--model", type=Path, help="the ONNX model (default: from the manifest)")
+    p.add_argument("--inputs", type=Path, help=".npz of inputs (default: seeded random)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_rpc_options(p)
+
+    p = sub.add_parser("devices", help="the device pool as an RPC tracker sees it")
+    p.add_argument("--rpc-tracker", metavar="HOST:PORT", required=True)
 
     p = sub.add_parser("profile", help="latency per operator of an artifact")
     p.add_argument("artifact", type=Path)
@@ -145,6 +164,9 @@ def _options(args: argparse.Namespace, **extra):
         tuning_dir=args.tuning_dir,
         schedules_dir=args.schedules_dir or SHIPPED_SCHEDULES,
         simplify=not args.no_simplify,
+        rpc_tracker=args.rpc_tracker,
+        rpc_key=args.rpc_key,
+        rpc_wait_s=args.rpc_wait,
         track=not args.no_track,
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
@@ -169,6 +191,8 @@ def _compile_summary(artifact, seconds: float) -> str:
         check = "not validated (this host cannot run the target)"
     else:
         check = f"validated against onnxruntime (max abs err {artifact.validation.max_abs_err:.2g})"
+        if m["validation"].get("device"):
+            check += f" on {m['validation']['device']}"
     return (
         f"compiled {m['model']['name']} for {m['target']['name']} -> {artifact.library} "
         f"({tuned}, {check}) in {seconds:.0f} s"
@@ -215,6 +239,13 @@ def _cmd_bench(args: argparse.Namespace) -> str:
     from .manifest import read
 
     path = args.model_or_artifact
+    if args.rpc_tracker:  # timed on the device by its own clock, labelled with the device
+        from .remote_run import bench_on_device
+
+        got = bench_on_device(path, _options(args, validate=False), repeats=args.repeats)
+        t = got.timing
+        return (f"{got.model} ({got.target}) on {got.device}: median {t.median_ms:.3f} ms, "
+                f"p90 {t.p90_ms:.3f} ms over {t.repeats} repeats (device clock)")  # fmt: skip
     if path.suffix == ".so":
         model = args.model or Path(read(path)["model"]["path"])
         report = bench(model, path, threads=args.threads, repeats=args.repeats, warmup=args.warmup,
@@ -224,6 +255,42 @@ def _cmd_bench(args: argparse.Namespace) -> str:
                        options=_options(args, validate=False))  # fmt: skip
     print(markdown_table([report]))
     return f"tvmforge / onnxruntime = {report.ratio:.2f} (below 1.00: tvmforge is faster)"
+
+
+def _cmd_validate(args: argparse.Namespace) -> str:
+    from .errors import ValidationError
+    from .manifest import read
+    from .validate import describe_failure, load_feeds, validate
+
+    model = args.model or Path(read(args.artifact)["model"]["path"])
+    where = "here"
+    if args.rpc_tracker:
+        from .remote import address
+        from .remote_run import validate_remote
+
+        tracker, key = address(args.rpc_tracker, args.rpc_key)
+        feeds = load_feeds(args.inputs) if args.inputs else None
+        remote = validate_remote(args.artifact, model, tracker, key, inputs=feeds,
+                                 seed=args.seed, wait_s=args.rpc_wait)  # fmt: skip
+        result, where = remote.validation, f"on {remote.device}"
+    else:
+        result = validate(args.artifact, model, inputs=args.inputs, seed=args.seed)
+    if not result.passed:
+        raise ValidationError(f"{args.artifact} {where} differs from onnxruntime: "
+                              f"{describe_failure(result)}")  # fmt: skip
+    return (f"{args.artifact} {where} matches onnxruntime on {result.feeds} "
+            f"(max abs err {result.max_abs_err:.2g}, max rel err {result.max_rel_err:.2g})")  # fmt: skip
+
+
+def _cmd_devices(args: argparse.Namespace) -> str:
+    from .remote import parse_tracker, pool
+
+    found = pool(parse_tracker(args.rpc_tracker))
+    for status in found.keys:
+        addrs = [f"{h}:{p}" for k, h, p in found.servers if k == status.key]
+        print(f"{status.key:20} total {status.total}  free {status.free}  busy {status.busy}  "
+              f"queued {status.pending}  {' '.join(addrs)}")  # fmt: skip
+    return f"tracker {found.tracker}: {found.describe()}"
 
 
 def _cmd_inspect(args: argparse.Namespace) -> str:
@@ -317,6 +384,8 @@ COMMANDS = {
     "run": _cmd_run,
     "bench": _cmd_bench,
     "inspect": _cmd_inspect,
+    "validate": _cmd_validate,
+    "devices": _cmd_devices,
     "profile": _cmd_profile,
     "targets": _cmd_targets,
     "demo": _cmd_demo,

@@ -12,6 +12,7 @@
     │   ├── ArtifactError         missing/changed .so or manifest, built for another CPU or runtime
     │   ├── TuningLockedError     another process tunes the same database
     │   ├── ValidationError       compiled outputs differ from onnxruntime
+    │   ├── DeviceError           RPC tracker unreachable, no device for the key, wrong device kind
     │   ├── TrackingError         MLflow store unreachable or refusing a run (fix the URI or --no-track)
     │   ├── JobError              malformed nightly job TOML, or a job already running on its folders
     │   └── RegressionError       exit 3: a nightly run is slower than the best night, or fails validation
@@ -63,6 +64,10 @@ class TuningLockedError(UserError):
 
 class ValidationError(UserError):
     """Compiled outputs differ from onnxruntime beyond tolerance."""
+
+
+class DeviceError(UserError):
+    """A remote device cannot be reached through the RPC tracker or is of the wrong kind."""
 
 
 class TrackingError(UserError):
