@@ -93,11 +93,12 @@ def test_tuning_curve_is_a_step_series(tracked) -> None:
 
 def test_bench_run_holds_latencies_table_and_plot(tracked) -> None:
     _model, _artifact, report, uri = tracked
-    run = _runs(uri, "bench")["bench"]
+    run = _runs(uri, "dense")["bench"]
     metrics = run.data.metrics
     assert metrics["tvmforge_median_ms"] == pytest.approx(report.tvmforge.median_ms)
     assert metrics["onnxruntime_median_ms"] == pytest.approx(report.onnxruntime.median_ms)
     assert metrics["ratio"] == pytest.approx(report.ratio)
+    assert run.data.params["target_name"] == "host" and run.data.params["target_features"]
     assert {"bench/bench.md", "plots/bench.png"} <= set(_artifacts(uri, run.info.run_id))
 
 

@@ -251,9 +251,7 @@ def log_artifact(artifact: Artifact, *, register: str | None = None) -> str | No
             "model_name": m["model"]["name"],
             "model_sha256": m["model"]["sha256"],
             "input_shapes": inputs,
-            "target_name": m["target"]["name"],
-            "target_json": m["target"]["target"],
-            "target_features": ",".join(m["requires"].get("cpu_features", [])) or "none",
+            **target_params(m["target"]),
         }
     )
     log_metrics(
@@ -384,10 +382,27 @@ def set_alias(name: str, alias: str, version: str) -> None:
     _mlflow().tracking.MlflowClient().set_registered_model_alias(name, alias, version)
 
 
-def _log_result(result: Any, options) -> None:
+def target_params(target: dict[str, Any]) -> dict[str, Any]:
+    """A target preset's JSON (``TargetPreset.to_json``, a manifest's ``target``) as params."""
+    return {
+        "target_name": target["name"],
+        "target_json": target["target"],
+        "target_features": ",".join(target.get("cpu_features") or []) or "none",
+    }
+
+
+def _log_result(result: Any, options, artifact: str | Path | None) -> None:
+    from .manifest import read
+    from .targets import resolve_target
+
     if isinstance(result, Artifact):
         log_artifact(result, register=options.register)
-    elif isinstance(result, TuningResult):
+        return
+    if artifact is not None:  # bench of a built .so: its manifest knows the target
+        log_params(target_params(read(artifact)["target"]))
+    else:
+        log_params(target_params(resolve_target(options.target).to_json()))
+    if isinstance(result, TuningResult):
         log_tuning(result)
     elif isinstance(result, BenchReport):
         log_bench(result)
@@ -422,7 +437,7 @@ def tracked(verb: str) -> Callable:
                     if not isinstance(result, Artifact):
                         log_params(model_params(model_path, options.input_shapes))
                     log_metrics({f"{verb}_seconds": time.monotonic() - started})
-                    _log_result(result, options)
+                    _log_result(result, options, call.arguments.get("artifact"))
             return result
 
         return wrapper
