@@ -335,7 +335,7 @@ def _cmd_demo(args: argparse.Namespace) -> str:
 
 
 def _cmd_conformance(args: argparse.Namespace) -> str:
-    from .convert.conformance import conformance, pass_rates
+    from .convert.conformance import conformance, frozen_rate, pass_rates
 
     def progress(result, done: int, total: int) -> None:
         if args.verbose or done % 50 == 0 or done == total:
@@ -355,7 +355,8 @@ def _cmd_conformance(args: argparse.Namespace) -> str:
     )
     tvm_rate, ort_rate = pass_rates(results)
     return (
-        f"{len(results)} cases: tvmforge {tvm_rate:.1%}, onnxruntime {ort_rate:.1%}; "
+        f"{len(results)} cases: tvmforge {tvm_rate:.1%}, onnxruntime {ort_rate:.1%} "
+        f"(tvmforge with shape parameters frozen: {frozen_rate(results):.1%}); "
         f"table in {args.table}"
     )
 
