@@ -12,9 +12,11 @@ looks up, and records only make sense for the target they were measured on.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 
@@ -57,11 +59,30 @@ def curate(sources: list[Path], target: str, out_root: Path) -> dict:
         merged.dump_pruned(pruned)
         kept = len(pruned.get_all_tuning_records())
         out.mkdir(parents=True, exist_ok=True)
-        for name in (tuning_db.WORKLOADS, tuning_db.RECORDS):
-            shutil.copyfile(Path(tmp) / name, out / name)
+        shutil.copyfile(Path(tmp) / tuning_db.RECORDS, out / tuning_db.RECORDS)
+        compact_workloads(Path(tmp) / tuning_db.WORKLOADS, out / tuning_db.WORKLOADS)
     size = sum((out / n).stat().st_size for n in (tuning_db.WORKLOADS, tuning_db.RECORDS))
     return {"target": target, "sources": len(sources) + len(existing), "records_seen": seen,
             "failed_skipped": skipped, "workloads_kept": kept, "bytes": size, "out": str(out)}  # fmt: skip
+
+
+def compact_workloads(src: Path, dst: Path) -> None:
+    """Copy a workload file, re-serialising each module's JSON without indentation (half size).
+
+    A workload line is ``[structural hash, base64(uint64 length + JSON of the IRModule)]``;
+    TVM writes that JSON indented. The content, hence the hash, is unchanged.
+    """
+    lines = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        shash, blob = json.loads(line)
+        raw = base64.b64decode(blob)
+        (length,) = struct.unpack("<Q", raw[:8])
+        body = json.dumps(json.loads(raw[8 : 8 + length]), separators=(",", ":")).encode()
+        packed = base64.b64encode(struct.pack("<Q", len(body)) + body).decode()
+        lines.append(json.dumps([shash, packed]))
+    dst.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
