@@ -17,7 +17,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.analysis import estimate_tir_flops
 from tvm.target import codegen
 
-from .errors import InternalError
+from .errors import InternalError, TvmforgeError
 
 SUPPORTED_TVM = "0.27"
 
@@ -42,10 +42,16 @@ __all__ = [
 
 @contextlib.contextmanager
 def tvm_errors(stage: str) -> Iterator[None]:
-    """Translate TVM's exceptions raised inside ``stage`` into ``InternalError``, keeping the cause."""
+    """Translate TVM's exceptions raised inside ``stage`` into ``InternalError``, keeping the cause.
+
+    TVM 0.27 raises Python's builtin exception types through tvm-ffi, so everything but our own
+    errors (and KeyboardInterrupt, which is no Exception) is translated.
+    """
     try:
         yield
-    except tvm.error.TVMError as exc:
+    except TvmforgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InternalError(f"TVM failed during {stage}: {first} (rerun with --debug)") from exc
 

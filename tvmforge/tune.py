@@ -65,12 +65,26 @@ def preset_key(preset: TargetPreset) -> str:
 def related_databases(
     root: Path, own: Path, preset: TargetPreset, schedules: Path | None
 ) -> list[Path]:
-    """Other models' databases for the same target, then the shipped schedules for it."""
+    """Other models' databases for the same target, then the shipped schedules for it.
+
+    ``host`` also uses the shipped schedules of the widest x86 preset this CPU can run.
+    """
     key = preset_key(preset)
     found = sorted(p for p in Path(root).glob(f"*/{key}") if p.resolve() != own.resolve())
     if schedules is not None:
-        found.append(Path(schedules) / key)
+        found += [Path(schedules) / k for k in (key, *_shipped_fallbacks(preset))]
     return [p for p in found if tuning_db.is_database(p)]
+
+
+def _shipped_fallbacks(preset: TargetPreset) -> list[str]:
+    """For ``host``: the first of x86-avx512, x86-avx2 whose features the host CPU has."""
+    from .targets import static_presets
+
+    if preset.name != "host":
+        return []
+    have = set(preset.cpu_features)
+    candidates = [static_presets()[name] for name in ("x86-avx512", "x86-avx2")]
+    return [p.name for p in candidates if p.arch == preset.arch and set(p.cpu_features) <= have][:1]
 
 
 def allocate_trials(scores: Sequence[float], total: int, floor: int) -> list[int]:
@@ -246,7 +260,13 @@ def _default_builder(preset: TargetPreset):
             f"tuning for '{preset.name}' measures on a device of that kind; pass a runner "
             "(--rpc-tracker HOST:PORT --rpc-key KEY) or compile without --tune"
         )
-    return ms.builder.LocalBuilder(max_workers=os.cpu_count() or 1, timeout_sec=BUILD_TIMEOUT_S)
+    from .remote_build import lean_build
+
+    return ms.builder.LocalBuilder(
+        max_workers=os.cpu_count() or 1,
+        timeout_sec=BUILD_TIMEOUT_S,
+        f_build=None if preset.is_cuda else lean_build,
+    )
 
 
 def _copy_matching_records(db, tasks: list[_Task], others: list, target) -> set[str]:
@@ -317,7 +337,7 @@ def _progress_bar(total: int, n_tasks: int, console, enabled: bool):
 
 @contextlib.contextmanager
 def _tvm_output_to(log_path: Path) -> Iterator[object]:
-    """Send everything written to fds 1 and 2 (TVM's C++ and Python logs) to ``log_path``.
+    """Send TVM's C++ and Python logs (fds 1 and 2, sys.stdout, sys.stderr) to ``log_path``.
 
     Yields a stream on the original stderr for the progress bar.
     """
@@ -326,11 +346,12 @@ def _tvm_output_to(log_path: Path) -> Iterator[object]:
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
     console = os.fdopen(os.dup(2), "w", buffering=1)
-    with open(log_path, "ab") as sink:
+    with open(log_path, "a", buffering=1, encoding="utf-8") as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:
-            yield console
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                yield console
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

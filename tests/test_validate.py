@@ -1,0 +1,61 @@
+"""Validation against onnxruntime: per-dtype tolerances, and a mismatch fails the build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tvmforge.errors import ValidationError
+from tvmforge.validate import compare, describe_failure
+
+
+def test_floats_within_tolerance_pass() -> None:
+    want = np.linspace(-1, 1, 10, dtype=np.float32)
+    result = compare({"y": want + 1e-6}, {"y": want}, "given")
+    assert result.passed and result.max_abs_err < 2e-6
+
+
+def test_integer_outputs_must_match_exactly() -> None:
+    want = np.arange(6, dtype=np.int64)
+    got = want.copy()
+    got[2] = 7
+    result = compare({"idx": got}, {"idx": want}, "given")
+    assert not result.passed
+    assert result.outputs[0].detail == "1 element(s) differ"
+
+
+def test_nan_pattern_and_shape_are_checked() -> None:
+    want = np.array([1.0, np.nan], np.float32)
+    assert compare({"y": want.copy()}, {"y": want}, "given").passed
+    assert not compare({"y": np.array([1.0, 2.0], np.float32)}, {"y": want}, "given").passed
+    assert not compare({"y": np.zeros(3, np.float32)}, {"y": np.zeros(2, np.float32)}, "x").passed
+
+
+def test_failure_names_the_output_and_error() -> None:
+    result = compare({"y": np.ones(4, np.float32)}, {"y": np.zeros(4, np.float32)}, "given")
+    assert describe_failure(result).startswith("output 'y': 4 of 4 element(s) outside rtol=")
+
+
+def test_mismatch_fails_the_build_and_removes_the_artifact(
+    mlp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tvmforge.validate
+    from tvmforge import api
+
+    monkeypatch.setitem(tvmforge.validate.TOLERANCES, "float32", (0.0, 0.0))
+    monkeypatch.setattr(
+        tvmforge.validate,
+        "onnxruntime_outputs",
+        lambda path, feeds, threads=None: {
+            "logits": np.zeros((4, 5), np.float32),
+            "hidden": np.zeros((4, 64), np.float32),
+        },
+    )
+    out = tmp_path / "m.so"
+    with pytest.raises(ValidationError, match="output 'logits'.*the artifact was removed"):
+        api.compile(mlp, out)
+    assert not out.exists() and not Path(str(out) + ".json").exists()
+    kept = api.compile(mlp, out, validate=False)  # --no-validate keeps it
+    assert kept.library.exists() and kept.validation is None
