@@ -358,8 +358,8 @@ def run_cases(
     names = list(names)
     done = {r.name: r for r in load_results(results_path) if r.name in set(names)}
     todo: queue.Queue[str] = queue.Queue()
-    for name in names:
-        if name not in done:
+    for name in names[::7] + [n for i, n in enumerate(names) if i % 7]:
+        if name not in done:  # spread over the alphabet: a partial run is a fair sample
             todo.put(name)
     total = todo.qsize()
     results_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import onnx
 
+from .branches import stub_invalid_branches
 from .fold import fold_constants
 from .functions import expand_functions
 
@@ -22,7 +23,12 @@ def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-REWRITES: tuple[Rewrite, ...] = (expand_functions, fold_constants, sum_of_two_to_add)
+REWRITES: tuple[Rewrite, ...] = (
+    expand_functions,
+    fold_constants,
+    stub_invalid_branches,
+    sum_of_two_to_add,
+)
 
 
 def apply_rewrites(proto: onnx.ModelProto) -> onnx.ModelProto:
