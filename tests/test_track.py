@@ -14,7 +14,7 @@ import pytest
 
 import tvmforge
 from tests.tiny_models import dense_relu
-from tvmforge import cli
+from tvmforge import api, cli
 
 TINY_TUNING = {"trials": 2, "min_trials_per_task": 1, "strategy": "replay-trace"}
 
@@ -46,12 +46,12 @@ def tracked(tmp_path_factory: pytest.TempPathFactory):
     uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
     (tmp / "store").mkdir()
     model = dense_relu(tmp / "dense.onnx")
-    artifact = tvmforge.compile(
+    artifact = api.compile(
         model, tmp / "dense.so", tune=True, tuning_dir=tmp / "tuning_logs", schedules_dir=None,
         tracking_uri=uri, register="dense", **TINY_TUNING,
     )  # fmt: skip
-    options = tvmforge.CompileOptions(tracking_uri=uri)
-    report = tvmforge.bench(model, artifact.library, repeats=3, warmup=1, options=options)
+    options = api.CompileOptions(tracking_uri=uri)
+    report = api.bench(model, artifact.library, repeats=3, warmup=1, options=options)
     return model, artifact, report, uri
 
 
