@@ -24,6 +24,12 @@ NIGHT = "2026-01-02"
 EXAMPLES = REPO / "examples" / "nightly"
 
 
+@pytest.fixture(autouse=True)
+def _tracking_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about tracking: on, whatever the suite's default."""
+    monkeypatch.delenv("TVMFORGE_NO_TRACK", raising=False)
+
+
 def _job(folder: Path) -> Path:
     """A copy of examples/nightly/pair.toml and its two tiny models in ``folder``."""
     shutil.copytree(EXAMPLES / "models", folder / "models")
@@ -87,7 +93,9 @@ def _command(job: Path, uri: str) -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "TVM_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TVM_NUM_THREADS": "1"}
+    env.pop("TVMFORGE_NO_TRACK", None)
+    return env
 
 
 def _wait_for_tuning(folder: Path, proc: subprocess.Popen, timeout: float = 300) -> None:

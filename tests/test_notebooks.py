@@ -9,6 +9,12 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
+@pytest.fixture(autouse=True)
+def _tracking_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about tracking: on, whatever the suite's default."""
+    monkeypatch.delenv("TVMFORGE_NO_TRACK", raising=False)
+
+
 @pytest.mark.parametrize("name", ["01_explore_a_model.ipynb", "02_compare_runs.ipynb"])
 def test_notebook_runs(name: str, tmp_path: Path) -> None:
     import nbformat

@@ -19,6 +19,12 @@ from tvmforge import api, cli
 TINY_TUNING = {"trials": 2, "min_trials_per_task": 1, "strategy": "replay-trace"}
 
 
+@pytest.fixture(autouse=True)
+def _tracking_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about tracking: on, whatever the suite's default."""
+    monkeypatch.delenv("TVMFORGE_NO_TRACK", raising=False)
+
+
 def _runs(uri: str, experiment: str) -> dict[str, object]:
     """The runs of ``experiment`` by verb (the newest of each)."""
     from mlflow.tracking import MlflowClient
@@ -46,12 +52,14 @@ def tracked(tmp_path_factory: pytest.TempPathFactory):
     uri = f"sqlite:///{tmp / 'store' / 'mlflow.db'}"
     (tmp / "store").mkdir()
     model = dense_relu(tmp / "dense.onnx")
-    artifact = api.compile(
-        model, tmp / "dense.so", tune=True, tuning_dir=tmp / "tuning_logs", schedules_dir=None,
-        tracking_uri=uri, register="dense", **TINY_TUNING,
-    )  # fmt: skip
-    options = api.CompileOptions(tracking_uri=uri)
-    report = api.bench(model, artifact.library, repeats=3, warmup=1, options=options)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("TVMFORGE_NO_TRACK", raising=False)
+        artifact = api.compile(
+            model, tmp / "dense.so", tune=True, tuning_dir=tmp / "tuning_logs",
+            schedules_dir=None, tracking_uri=uri, register="dense", **TINY_TUNING,
+        )  # fmt: skip
+        options = api.CompileOptions(tracking_uri=uri)
+        report = api.bench(model, artifact.library, repeats=3, warmup=1, options=options)
     return model, artifact, report, uri
 
 
