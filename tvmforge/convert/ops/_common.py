@@ -38,8 +38,7 @@ def text(value: Any) -> str:
 
 def constant_value(expr, params) -> np.ndarray | None:
     """The numpy value of ``expr`` when it is a constant (or names an initializer), else None."""
-    from tvm import relax
-
-    if isinstance(expr, relax.Constant):
-        return expr.data.numpy()
+    value = getattr(expr, "value", None)  # 0.27: relax constants are tvm.ir.expr.GenericConst
+    if value is not None and hasattr(value, "numpy"):
+        return value.numpy()
     return None

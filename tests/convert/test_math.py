@@ -1,0 +1,31 @@
+"""LpNormalization and CumProd against onnxruntime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tests.convert.conftest import assert_matches_onnxruntime, one_node_model
+
+F = TensorProto.FLOAT
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_lp_normalization(p: int, tmp_path: Path) -> None:
+    node = helper.make_node("LpNormalization", ["x"], ["y"], axis=1, p=p)
+    model = one_node_model(node, [("x", F, [2, 3, 4])], [("y", F, [2, 3, 4])], opset=22)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path)
+
+
+def test_cumprod_reverse_exclusive(tmp_path: Path) -> None:
+    axis = numpy_helper.from_array(np.array(1, dtype=np.int64), "axis")
+    node = helper.make_node("CumProd", ["x", "axis"], ["y"], reverse=1, exclusive=1)
+    model = one_node_model(
+        node, [("x", F, [2, 5])], [("y", F, [2, 5])], opset=26, initializers=[axis]
+    )
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (2, 5)).astype(np.float32)
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path)

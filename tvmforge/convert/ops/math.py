@@ -1,0 +1,48 @@
+"""Elementwise and scan ops the frontend lacks: LpNormalization, CumProd."""
+
+from __future__ import annotations
+
+from ...errors import UnsupportedOperatorError
+from ..registry import converter
+from ._common import const, constant_value, dtype_of
+
+
+@converter("LpNormalization", since=1)
+@converter("LpNormalization", since=22)
+def lp_normalization(bb, inputs, attr, params):
+    """``x / ||x||_p`` along ``axis`` (p is 1 or 2); a zero norm gives 0."""
+    from tvm import relax
+
+    op = relax.op
+    x = inputs[0]
+    dtype = dtype_of(x)
+    axis = int(attr.get("axis", -1))
+    p = int(attr.get("p", 2))
+    if p == 1:
+        norm = op.sum(op.abs(x), axis=[axis], keepdims=True)
+    elif p == 2:
+        norm = op.sqrt(op.sum(op.multiply(x, x), axis=[axis], keepdims=True))
+    else:
+        raise UnsupportedOperatorError(f"LpNormalization with p={p}: ONNX allows only 1 or 2")
+    norm = bb.normalize(norm)
+    zero = const(0, dtype)
+    return op.where(op.equal(norm, zero), op.zeros_like(x), op.divide(x, norm))
+
+
+@converter("CumProd", since=26)
+def cumprod(bb, inputs, attr, params):
+    """Cumulative product along a constant axis; ``exclusive`` and ``reverse`` supported."""
+    from tvm import relax
+
+    op = relax.op
+    x, axis_expr = inputs[0], inputs[1]
+    axis = constant_value(axis_expr, params)
+    if axis is None:
+        raise UnsupportedOperatorError("CumProd needs a constant axis input")
+    axis = int(axis.reshape(-1)[0])
+    if attr.get("reverse", 0):
+        x = op.flip(x, axis)
+    y = op.cumprod(x, axis=axis, exclusive=bool(attr.get("exclusive", 0)))
+    if attr.get("reverse", 0):
+        y = op.flip(bb.normalize(y), axis)
+    return y
