@@ -6,7 +6,6 @@ Importing this module imports the TVM compiler; the Session (``session.py``) mus
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 import tvm
@@ -55,7 +54,3 @@ def tvm_errors(stage: str) -> Iterator[None]:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InternalError(f"TVM failed during {stage}: {first} (rerun with --debug)") from exc
 
-
-def default_threads() -> int:
-    """Threads TVM should use: TVM_NUM_THREADS if set, else every core (TVM's default is half)."""
-    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)

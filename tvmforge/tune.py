@@ -141,8 +141,8 @@ def tune(
 ) -> TuningResult:
     """Tune every task of ``mod`` (an optimized module) into the database in ``work_dir``.
 
-    Every task first gets ``min_trials_per_task`` trials (so none is left at the naive
-    schedule), then the rest of ``trials`` goes to the tasks with the largest weight x FLOPs
+    Every task first gets ``min_trials_per_task`` trials (one once the time budget is spent, so
+    none is left at the naive schedule), then the rest of ``trials`` goes to the tasks with the largest weight x FLOPs
     until the time budget runs out or the task converges. Records already in the database,
     or found for the same workload in ``reuse_from``, count as done: a rerun resumes.
 
@@ -221,7 +221,9 @@ def tune(
         for task in order:
             task.start_records = _record_count(db, task)
         for task in order:  # pass 1: every task leaves the naive schedule
-            need = floor - task.start_records
+            # past the time budget, one trial each: a real schedule, not a search
+            goal = 1 if _out_of_time(started, time_budget_s) else floor
+            need = goal - task.start_records
             if need > 0 and task.name not in reused:
                 run_round(task, need)
         for task in order:  # pass 2: the rest of the budget, largest tasks first
