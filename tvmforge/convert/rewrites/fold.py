@@ -32,6 +32,8 @@ _NONDETERMINISTIC = frozenset(
 #: Largest tensor (elements) we are willing to create by folding.
 _MAX_ELEMENTS = 1 << 22
 _ROUNDS = 6
+#: Initializers up to this many elements take part in folding.
+_MAX_CONST_INPUT = 1 << 16
 
 
 def fold_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -41,7 +43,7 @@ def fold_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
     opset = next((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), 1)
     for _ in range(_ROUNDS):
         shapes = _static_shapes(out)
-        consts = {i.name: numpy_helper.to_array(i) for i in out.graph.initializer}
+        consts = _small_initializers(out.graph)
         folder = _Folder(shapes, opset)
         changed = folder.graph(out.graph, consts)
         _prune(out.graph)
@@ -50,10 +52,40 @@ def fold_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+def _small_initializers(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """Initializers small enough to fold through (weights are left to onnxruntime's pass)."""
+    return {
+        i.name: numpy_helper.to_array(i)
+        for i in graph.initializer
+        if int(np.prod(i.dims)) <= _MAX_CONST_INPUT
+    }
+
+
+def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A model whose large initializers are typed inputs: shape inference needs no weight bytes."""
+    src = proto.graph
+    graph = onnx.GraphProto(name=src.name)
+    graph.node.extend(src.node)
+    graph.input.extend(src.input)
+    graph.output.extend(src.output)
+    listed = {vi.name for vi in src.input}
+    for init in src.initializer:
+        if int(np.prod(init.dims)) <= _MAX_CONST_INPUT:
+            graph.initializer.append(init)
+        elif init.name not in listed:
+            graph.input.append(
+                helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+            )
+    light = onnx.ModelProto(ir_version=proto.ir_version, graph=graph)
+    light.opset_import.extend(proto.opset_import)
+    light.functions.extend(proto.functions)
+    return light
+
+
 def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Every fully static shape known after ONNX shape inference, subgraphs included."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(_without_weights(proto), data_prop=True)
     except Exception as exc:  # noqa: BLE001 - inference is best effort
         log.debug("shape inference failed while folding: %s", exc)
         inferred = proto
@@ -85,8 +117,7 @@ class _Folder:
     def graph(self, graph: onnx.GraphProto, outer: dict[str, np.ndarray]) -> bool:
         """Fold ``graph`` in place; ``outer`` holds the constants visible from outside."""
         consts = dict(outer)
-        for init in graph.initializer:
-            consts[init.name] = numpy_helper.to_array(init)
+        consts.update(_small_initializers(graph))
         changed = False
         new_nodes: list[onnx.NodeProto] = []
         for node in graph.node:
