@@ -1,0 +1,61 @@
+"""Elementwise ops whose frontend converters mishandle dtypes or attributes: Elu, IsInf, Dropout."""
+
+from __future__ import annotations
+
+from ..registry import converter
+from ._common import const, dtype_of
+
+
+@converter("Elu", since=6)
+@converter("Elu", since=22)
+def elu(bb, inputs, attr, params):
+    """``x`` if positive else ``alpha * (exp(x) - 1)``, with constants in ``x``'s dtype (fp16)."""
+    from tvm import relax
+
+    op = relax.op
+    x = inputs[0]
+    dtype = dtype_of(x)
+    alpha = const(float(attr.get("alpha", 1.0)), dtype)
+    negative = op.multiply(alpha, op.subtract(op.exp(x), const(1, dtype)))
+    return op.where(op.greater(x, const(0, dtype)), x, negative)
+
+
+@converter("IsInf", since=10)
+@converter("IsInf", since=20)
+def is_inf(bb, inputs, attr, params):
+    """Infinity test honouring ``detect_positive`` and ``detect_negative``."""
+    from tvm import relax
+
+    op = relax.op
+    x = inputs[0]
+    dtype = dtype_of(x)
+    positive = op.equal(x, const(float("inf"), dtype))
+    negative = op.equal(x, const(float("-inf"), dtype))
+    pos, neg = int(attr.get("detect_positive", 1)), int(attr.get("detect_negative", 1))
+    if pos and neg:
+        return op.logical_or(positive, negative)
+    if pos:
+        return positive
+    if neg:
+        return negative
+    return op.zeros_like(x, "bool")
+
+
+@converter("Dropout", since=12)
+@converter("Dropout", since=13)
+@converter("Dropout", since=22)
+def dropout(bb, inputs, attr, params):
+    """Inference: the input unchanged and an all-true boolean mask (training mode unsupported)."""
+    from tvm import relax
+
+    from ...errors import UnsupportedOperatorError
+    from ._common import constant_value
+
+    x = inputs[0]
+    training = inputs[2] if len(inputs) > 2 else None
+    if training is not None:
+        value = constant_value(training, params)
+        if value is None or bool(value.reshape(-1)[0]):
+            raise UnsupportedOperatorError("Dropout in training mode is not supported")
+    mask = relax.op.ones_like(x, "bool")
+    return relax.Tuple([x, bb.normalize(mask)])
