@@ -185,9 +185,38 @@ def chart(mode: str, rows: list[dict], out: Path) -> Path | None:
     return out
 
 
+def summary(results: Path = RESULTS) -> str:
+    """One table of the ratio per model (rows) and result file (columns), from suite-*.json."""
+    runs = {}
+    for path in sorted(results.glob("suite-*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        threads = data["environment"]["threads"]
+        runs[f"{path.stem.removeprefix('suite-')} ({threads} thr)"] = {
+            r["model"]: r for r in data["rows"] if r.get("status") == "ok"
+        }
+    models = list(dict.fromkeys(m for rows in runs.values() for m in rows))
+    lines = [
+        "# Ratio tvmforge / onnxruntime per run (below 1.00: tvmforge faster)",
+        "",
+        "Each cell is one interleaved run; `scheduled` functions in brackets. Regenerate with "
+        "`python -m benchmarks.run_suite --summary`.",
+        "",
+        "| model | " + " | ".join(runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for m in models:
+        cells = [
+            f"{r[m]['ratio']:.2f} ({r[m]['scheduled']}/{r[m]['functions']})" if m in r else ""
+            for r in runs.values()
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", choices=["untuned", "shipped", "tuned"], required=True)
+    p.add_argument("--mode", choices=["untuned", "shipped", "tuned"])
+    p.add_argument("--summary", action="store_true", help="only rewrite results/summary.md")
     p.add_argument("--trials", type=int, default=200, help="tuning trials per model (tuned)")
     p.add_argument("--strategy", choices=["evolutionary", "replay-trace"], default="evolutionary")
     p.add_argument("--models", help="comma-separated zoo names (default: the whole tier)")
@@ -209,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     os.environ["TVM_NUM_THREADS"] = str(args.threads)
+    if args.summary:
+        (args.out / "summary.md").write_text(summary(args.out), encoding="utf-8")
+        return 0
+    if args.mode is None:
+        raise SystemExit("pass --mode untuned|shipped|tuned (or --summary)")
     if args.one:
         print(json.dumps(run_one(zoo.select(args.one)[0], args)), flush=True)
         return 0
@@ -226,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             encoding="utf-8",
         )
     chart(args.mode, rows, stem.with_suffix(".png"))
+    (args.out / "summary.md").write_text(summary(args.out), encoding="utf-8")
     print(f"wrote {stem}.md and .png ({sum(r.get('status') == 'ok' for r in rows)} models ok)")
     return 0
 
