@@ -76,7 +76,7 @@ class Group:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, sig: int = signal.SIGTERM, grace_s: float = 5.0) -> None:
+    def stop(self, sig: int = signal.SIGTERM, grace_s: float = 2.0) -> None:
         """Signal the whole group, then SIGKILL what is left after ``grace_s``."""
         try:
             os.killpg(self.proc.pid, sig)
@@ -95,6 +95,10 @@ class Group:
     def kill(self) -> None:
         """Pull the plug: SIGKILL to the group, no clean-up (a board that dies)."""
         self.stop(signal.SIGKILL, 0.0)
+
+    def freeze(self) -> None:
+        """SIGSTOP the group: a board that hangs with its sockets open."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -78,6 +78,12 @@ class DeviceLabel:
         return f"{self.key}@{self.host}:{self.port}"
 
 
+def message(exc: BaseException) -> str:
+    """The last line of an exception's text, where TVM and RPC errors put the cause."""
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
+
+
 def parse_tracker(text: str) -> Tracker:
     """``HOST:PORT`` (IPv6 as ``[::1]:9190``) -> Tracker."""
     host, sep, port = text.strip().rpartition(":")

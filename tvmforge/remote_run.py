@@ -16,7 +16,7 @@ import numpy as np
 
 from . import manifest
 from .errors import DeviceError
-from .remote import DEVICE_WAIT_S, DeviceLabel, Tracker, address, device_session
+from .remote import DEVICE_WAIT_S, DeviceLabel, Tracker, address, device_session, message
 from .types import TensorSpec, Timing, Validation
 
 
@@ -78,12 +78,11 @@ def _loaded(library: Path, tracker: Tracker, key: str, wait_s: float) -> Iterato
         except DeviceError:
             raise
         except Exception as exc:  # noqa: BLE001 - any loader failure: the device is the wrong kind
-            last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise DeviceError(
                 f"device {label} (key '{key}' on RPC tracker {tracker}) cannot run "
                 f"'{library.name}', built for {data['target']['name']} "
                 f"({data['requires']['arch']}{', ' + data['requires']['cuda_arch'] if cuda else ''}): "
-                f"{last}; serve that key from a matching device"
+                f"{message(exc)}; serve that key from a matching device"
             ) from exc
         yield _Loaded(
             vm,

@@ -20,7 +20,7 @@ from tvm.ir.utils import derived_object
 
 from ._tvm import ms, tvm
 from .errors import DeviceError
-from .remote import DEVICE_WAIT_S, Tracker, device_session, free_devices
+from .remote import DEVICE_WAIT_S, Tracker, device_session, free_devices, message
 from .remote_build import export_so, lean_build
 from .targets import TargetPreset
 
@@ -107,10 +107,9 @@ def check_device(remote: RemoteMeasure, preset: TargetPreset) -> None:
             except DeviceError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the device cannot run this target's code
-                last = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
                 raise DeviceError(
-                    f"{what} cannot run code for {preset.name} ({preset.arch}): {last}; serve "
-                    "that key from a matching device"
+                    f"{what} cannot run code for {preset.name} ({preset.arch}): {message(exc)}; "
+                    "serve that key from a matching device"
                 ) from exc
             try:
                 sess.get_function("tvm.contrib.random.random_fill_for_measure")
@@ -205,8 +204,7 @@ class PoolRunner(ms.runner.PyRunner):
             try:
                 return ms.runner.RunnerResult(self._call(rpc_runner._worker_func, args), None)
             except Exception as exc:  # noqa: BLE001 - measured again elsewhere, then reported
-                last = (str(exc).strip().splitlines() or [""])[-1]
-                errors.append(f"attempt {attempt + 1}: {type(exc).__name__}: {last}")
+                errors.append(f"attempt {attempt + 1}: {type(exc).__name__}: {message(exc)}")
                 if attempt + 1 < self.remote.attempts:
                     self.retried += 1
                     log.warning("measurement failed (%s); retrying on the pool", errors[-1])
