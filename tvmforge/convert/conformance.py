@@ -497,6 +497,21 @@ def markdown_table(results: list[CaseResult], *, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+def pick_subset(results: list[CaseResult], *, per_op: int = 3, limit: int = 180) -> list[str]:
+    """Passing cases for a fast CI subset: the cheapest ``per_op`` of every op, up to ``limit``."""
+    from collections import defaultdict
+
+    by_op: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: (r.seconds, r.name)):
+        if r.tvmforge and len(by_op[r.op]) < per_op:
+            by_op[r.op].append(r)
+    rounds = [
+        [group[k] for group in by_op.values() if len(group) > k] for k in range(per_op)
+    ]  # every op's cheapest case first, then every op's second, ...
+    picked = [r.name for level in rounds for r in sorted(level, key=lambda r: r.seconds)]
+    return sorted(picked[:limit])
+
+
 def select_cases(
     cases: Iterable[str],
     *,
