@@ -73,3 +73,19 @@ def test_unknown_op_is_refused() -> None:
 
 def test_supported_ops_include_ours() -> None:
     assert {"LSTM", "GRU", "RNN", "Conv", "If"} <= supported_ops()
+
+
+def test_op_we_cover_only_at_other_opsets_is_reported_up_front() -> None:
+    from onnx import TensorProto, helper
+
+    from tvmforge.convert import check_supported
+    from tvmforge.errors import UnsupportedOperatorError
+
+    node = helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=2)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "xwr"],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)])
+    with pytest.raises(UnsupportedOperatorError, match=r"LSTM \(opset 6\)"):
+        check_supported(model)

@@ -29,12 +29,19 @@ def supported_ops() -> frozenset[str]:
 
 def check_supported(proto: onnx.ModelProto) -> None:
     """Raise one error listing every unsupported op (type, opset, count, node names)."""
+    from .overlay import frontend_table
+    from .registry import covers
+
     supported = supported_ops()
+    frontend = frontend_table()
     opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
+    opset = opsets.get("ai.onnx", 1)
     missing: dict[tuple[str, str], list[str]] = defaultdict(list)
     for node in _all_nodes(proto.graph):
         domain = node.domain or "ai.onnx"
-        if domain != "ai.onnx" or node.op_type not in supported:
+        op = node.op_type
+        only_ours = op not in frontend and op not in _DIRECTLY_HANDLED
+        if domain != "ai.onnx" or op not in supported or (only_ours and not covers(op, opset)):
             missing[(domain, node.op_type)].append(node.name or "<unnamed>")
     if not missing:
         return
