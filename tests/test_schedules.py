@@ -43,16 +43,16 @@ def _tinynet_module(target: str):
     ), preset
 
 
-@needs_avx512_db
-def test_shipped_schedules_apply_to_a_matching_workload() -> None:
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
+def test_shipped_schedules_apply_to_a_matching_workload(folder: Path) -> None:
     import tvm_ffi
 
     from tvmforge._tvm import tvm
     from tvmforge.build import apply_databases, scheduled_functions
 
-    mod, preset = _tinynet_module("x86-avx512")
+    mod, preset = _tinynet_module(folder.name)
     untuned = apply_databases(mod, preset, [])
-    tuned = apply_databases(mod, preset, [AVX512])
+    tuned = apply_databases(mod, preset, [folder])
     done, total = scheduled_functions(tuned)
     assert scheduled_functions(untuned)[0] == 0
     assert done == total > 0
