@@ -355,6 +355,7 @@ def _tvm_output_to(log_path: Path) -> Iterator[object]:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 yield console
         finally:
+            _drop_handlers_on(sink)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved_out, 1)
@@ -362,3 +363,13 @@ def _tvm_output_to(log_path: Path) -> Iterator[object]:
             os.close(saved_out)
             os.close(saved_err)
             console.close()
+
+
+def _drop_handlers_on(stream) -> None:
+    """Detach logging handlers MetaSchedule bound to ``stream`` (closed after tuning)."""
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in list(getattr(logger, "handlers", [])):
+            if getattr(handler, "stream", None) is stream:
+                logger.removeHandler(handler)
