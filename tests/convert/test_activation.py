@@ -37,3 +37,11 @@ def test_dropout_inference_returns_a_boolean_mask(tmp_path: Path) -> None:
     )
     x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x}, tmp_path)
+
+
+def test_swish(tmp_path: Path) -> None:
+    node = helper.make_node("Swish", ["x"], ["y"], alpha=0.5)
+    f = TensorProto.FLOAT
+    model = one_node_model(node, [("x", f, [3, 4])], [("y", f, [3, 4])], opset=24)
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path)

@@ -1,4 +1,4 @@
-"""Elementwise ops whose frontend converters mishandle dtypes or attributes: Elu, IsInf, Dropout."""
+"""Elementwise ops the frontend lacks or mishandles: Elu (fp16), Swish, IsInf, Dropout."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ def elu(bb, inputs, attr, params):
     alpha = const(float(attr.get("alpha", 1.0)), dtype)
     negative = op.multiply(alpha, op.subtract(op.exp(x), const(1, dtype)))
     return op.where(op.greater(x, const(0, dtype)), x, negative)
+
+
+@converter("Swish", since=24)
+def swish(bb, inputs, attr, params):
+    """``x * sigmoid(alpha * x)``."""
+    from tvm import relax
+
+    op = relax.op
+    x = inputs[0]
+    alpha = const(float(attr.get("alpha", 1.0)), dtype_of(x))
+    return op.multiply(x, op.sigmoid(op.multiply(alpha, x)))
 
 
 @converter("IsInf", since=10)

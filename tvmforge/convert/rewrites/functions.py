@@ -128,6 +128,9 @@ def expand_functions(proto: onnx.ModelProto) -> onnx.ModelProto:
     except Exception as exc:  # noqa: BLE001 - keep the original; the import reports the op
         log.debug("function expansion failed: %s", exc)
         return proto
+    if any(n.domain == _DOMAIN for n in inlined.graph.node):
+        log.debug("function expansion left calls in place; keeping the original nodes")
+        return proto
     kept = [o for o in inlined.opset_import if o.domain != _DOMAIN]
     del inlined.opset_import[:]
     inlined.opset_import.extend(kept)
