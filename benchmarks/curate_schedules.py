@@ -5,7 +5,7 @@
 
 Keeps the fastest valid record per workload across the given databases and the existing
 ``schedules/<target>/`` (so curation accumulates), and rewrites ``schedules/<target>/``.
-The folder name must be the preset name: that is the key ``tvmforge.tune.related_databases``
+The folder name must be the preset name: that is the key ``tvmforge.tuning.related_databases``
 looks up, and records only make sense for the target they were measured on.
 """
 

@@ -6,7 +6,7 @@
 Modes: ``untuned`` (no records at all), ``shipped`` (only the curated ``schedules/<target>/``,
 fresh tuning folder), ``tuned`` (shipped schedules plus ``--trials`` of tuning per model, in
 ``--tuning-dir`` so a rerun resumes). Each model runs in its own process (a crash or a timeout
-costs one row); timing is ``tvmforge.bench.bench_artifact``: interleaved with onnxruntime
+costs one row); timing is ``tvmforge.benchmark.bench_artifact``: interleaved with onnxruntime
 ORT_ENABLE_ALL, same feeds, same thread count, warm-up discarded. Writes
 ``benchmarks/results/suite-<mode>.md``, ``.json`` and ``.png``.
 """
@@ -31,7 +31,7 @@ RESULTS = zoo.ROOT / "results"
 def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
     """Compile and bench one model in this process; returns its row."""
     from tvmforge.api import SHIPPED_SCHEDULES, CompileOptions, compile
-    from tvmforge.bench import bench_artifact
+    from tvmforge.benchmark import bench_artifact
 
     row: dict = {"model": model.name, "tier": model.tier, "mode": args.mode}
     try:

@@ -73,8 +73,8 @@ def tune_budget(
     the same workload are copied in first, as ``tvmforge tune`` does.
     """
     from tvmforge._tvm import ms
-    from tvmforge.tune import extract_tasks, related_databases, tune
-    from tvmforge.tune import tuning_dir as database_dir
+    from tvmforge.tuning import extract_tasks, related_databases, tune
+    from tvmforge.tuning import tuning_dir as database_dir
 
     mod, preset, loaded = _prepare(model, target)
     work_dir = database_dir(tuning_dir, loaded, preset)

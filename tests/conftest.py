@@ -14,9 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs in its own folder, so tuning_logs/ and mlflow.db never land in the repo."""
+    """Every test runs in its own folder, so tuning_logs/ and mlflow.db never land in the repo.
+
+    MLflow tracking is off unless a test turns it on (tests/test_track.py and the nightly tests).
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("TVMFORGE_NO_TRACK", "1")
 
 
 @pytest.fixture(scope="session")

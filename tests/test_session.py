@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import subprocess_env
 from tvmforge import ArtifactError, FeedError, Session
-from tvmforge.validate import make_feeds
+from tvmforge.validation import make_feeds
 
 
 def _copy(artifact: Path, folder: Path) -> Path:

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import subprocess_env
 from tvmforge import tuning_db
 from tvmforge.errors import TuningLockedError
-from tvmforge.tune import allocate_trials
+from tvmforge.tuning import allocate_trials
 
 TINY = {"trials": 2, "min_trials_per_task": 2, "strategy": "replay-trace"}
 
@@ -33,7 +33,7 @@ def test_allocation_never_leaves_a_task_without_trials() -> None:
 
 
 def test_tuned_schedule_is_applied_and_resumed(single_matmul: Path, tmp_path: Path) -> None:
-    from tvmforge import api as tvmforge
+    import tvmforge
 
     logs = tmp_path / "logs"
     result = tvmforge.tune(single_matmul, tuning_dir=logs, **TINY)
@@ -60,7 +60,7 @@ def test_tuned_schedule_is_applied_and_resumed(single_matmul: Path, tmp_path: Pa
 def test_records_of_another_model_are_reused(single_matmul: Path, tmp_path: Path) -> None:
     import shutil
 
-    from tvmforge import api as tvmforge
+    import tvmforge
 
     logs = tmp_path / "logs"
     first = tvmforge.tune(single_matmul, tuning_dir=logs, **TINY)
@@ -138,7 +138,7 @@ def test_killed_tuning_keeps_records_and_resumes(mlp: Path, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("target", ["arm-neon"])
 def test_cross_target_tuning_needs_a_device(mlp: Path, tmp_path: Path, target: str) -> None:
-    from tvmforge import api as tvmforge
+    import tvmforge
     from tvmforge.errors import TargetError
 
     with pytest.raises(TargetError, match="--rpc-tracker"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tvmforge.errors import ValidationError
-from tvmforge.validate import compare, describe_failure
+from tvmforge.validation import compare, describe_failure
 
 
 def test_floats_within_tolerance_pass() -> None:
@@ -41,12 +41,12 @@ def test_failure_names_the_output_and_error() -> None:
 def test_mismatch_fails_the_build_and_removes_the_artifact(
     mlp: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tvmforge.validate
+    import tvmforge.validation
     from tvmforge import api
 
-    monkeypatch.setitem(tvmforge.validate.TOLERANCES, "float32", (0.0, 0.0))
+    monkeypatch.setitem(tvmforge.validation.TOLERANCES, "float32", (0.0, 0.0))
     monkeypatch.setattr(
-        tvmforge.validate,
+        tvmforge.validation,
         "onnxruntime_outputs",
         lambda path, feeds, threads=None: {
             "logits": np.zeros((4, 5), np.float32),

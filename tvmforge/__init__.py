@@ -26,7 +26,7 @@ from .types import Artifact, BenchReport, BoundModel, Model, TensorSpec, TuningR
 
 if TYPE_CHECKING:
     from .api import CompileOptions, bench, compile, tune
-    from .validate import validate
+    from .validation import validate
 
 __all__ = [
     "Artifact",
@@ -60,7 +60,7 @@ _LAZY = {
     "bench": "api",
     "compile": "api",
     "tune": "api",
-    "validate": "validate",
+    "validate": "validation",
 }
 
 

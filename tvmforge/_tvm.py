@@ -53,4 +53,3 @@ def tvm_errors(stage: str) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - see the docstring
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InternalError(f"TVM failed during {stage}: {first} (rerun with --debug)") from exc
-

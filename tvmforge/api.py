@@ -64,7 +64,7 @@ def _prepare(model_path: str | Path, options: CompileOptions) -> _Prepared:
     from .load import load_model
     from .optimize import optimize
     from .shapes import bind_shapes
-    from .tune import related_databases, tuning_dir
+    from .tuning import related_databases, tuning_dir
 
     preset = resolve_target(options.target)
     model = load_model(model_path)
@@ -76,7 +76,7 @@ def _prepare(model_path: str | Path, options: CompileOptions) -> _Prepared:
 
 
 def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningResult:
-    from .tune import tune as run_tuning
+    from .tuning import tune as run_tuning
 
     builder = None
     if runner is None and options.rpc_tracker:
@@ -165,7 +165,7 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
 
 
 def _validate_and_record(artifact: Artifact, model_path: Path, options: CompileOptions):
-    from .validate import describe_failure, validate
+    from .validation import describe_failure, validate
 
     device = None
     if options.rpc_tracker:  # on a device from the tracker, against onnxruntime here
@@ -212,7 +212,7 @@ def bench(
     """
     import tempfile
 
-    from .bench import bench_artifact
+    from .benchmark import bench_artifact
 
     if artifact is not None:
         return bench_artifact(artifact, model_path, threads=threads, repeats=repeats, warmup=warmup)

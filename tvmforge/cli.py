@@ -187,8 +187,10 @@ def _cmd_compile(args: argparse.Namespace) -> str:
 def _compile_summary(artifact, seconds: float) -> str:
     m = artifact.manifest
     tuned = f"{m['tuning']['scheduled_functions']}/{m['tuning']['functions']} functions tuned"
-    if artifact.validation is None:
-        check = "not validated (this host cannot run the target)"
+    if artifact.validation is None and not m["config"].get("validate", True):
+        check = "not validated (--no-validate)"
+    elif artifact.validation is None:
+        check = "not validated (this host cannot run the target; pass --rpc-tracker)"
     else:
         check = f"validated against onnxruntime (max abs err {artifact.validation.max_abs_err:.2g})"
         if m["validation"].get("device"):
@@ -216,7 +218,7 @@ def _cmd_run(args: argparse.Namespace) -> str:
     import numpy as np
 
     from .session import Session
-    from .validate import load_feeds, make_feeds
+    from .validation import load_feeds, make_feeds
 
     session = Session(args.artifact, threads=args.threads)
     feeds = load_feeds(args.inputs) if args.inputs else make_feeds(session.input_specs)
@@ -235,7 +237,7 @@ def _cmd_run(args: argparse.Namespace) -> str:
 
 def _cmd_bench(args: argparse.Namespace) -> str:
     from .api import bench
-    from .bench import markdown_table
+    from .benchmark import markdown_table
     from .manifest import read
 
     path = args.model_or_artifact
@@ -260,7 +262,7 @@ def _cmd_bench(args: argparse.Namespace) -> str:
 def _cmd_validate(args: argparse.Namespace) -> str:
     from .errors import ValidationError
     from .manifest import read
-    from .validate import describe_failure, load_feeds, validate
+    from .validation import describe_failure, load_feeds, validate
 
     model = args.model or Path(read(args.artifact)["model"]["path"])
     where = "here"
@@ -321,7 +323,7 @@ def _cmd_targets(_args: argparse.Namespace) -> str:
 def _cmd_demo(args: argparse.Namespace) -> str:
     from .api import CompileOptions, bench
     from .api import compile as compile_model
-    from .bench import markdown_table
+    from .benchmark import markdown_table
 
     out = args.output_dir / "tinynet.so"
     started = time.monotonic()

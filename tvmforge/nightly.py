@@ -141,7 +141,7 @@ def _records(ctx: _Context) -> int:
     """Tuning records already in this model's database for the target."""
     from .load import load_model
     from .targets import resolve_target
-    from .tune import tuning_dir
+    from .tuning import tuning_dir
     from .tuning_db import RECORDS
 
     folder = tuning_dir(ctx.job.tuning_dir, load_model(ctx.model.path), resolve_target(ctx.target))
@@ -155,7 +155,7 @@ def _measure(ctx: _Context, trials: int, run_id: str | None) -> EntryResult:
     """Tune and build (validating), bench, log: the night's result for one model and target."""
     from .api import CompileOptions
     from .api import compile as compile_model
-    from .bench import bench_artifact
+    from .benchmark import bench_artifact
 
     m = ctx.model
     options = CompileOptions(

@@ -78,7 +78,7 @@ def profile(
     import tvm
     from tvm.runtime.vm import VirtualMachine
 
-    from .validate import make_feeds
+    from .validation import make_feeds
 
     path = Path(library)
     data = manifest.read(path)

@@ -116,7 +116,7 @@ def validate_remote(
     Raises:
         DeviceError: tracker unreachable, no device free, or the device cannot load the library.
     """
-    from .validate import compare, make_feeds, onnxruntime_outputs
+    from .validation import compare, make_feeds, onnxruntime_outputs
 
     library = Path(library)
     with _loaded(library, tracker, key, wait_s) as run:
@@ -146,8 +146,8 @@ def bench_remote(
     The first call (load, first touch of the weights) is discarded; the device's own clock
     times the runs, so RPC latency is not in the figures.
     """
-    from .bench import timing
-    from .validate import make_feeds
+    from .benchmark import timing
+    from .validation import make_feeds
 
     library = Path(library)
     data = manifest.read(library)
@@ -163,7 +163,7 @@ def bench_remote(
 
 def validate_on_device(library: Path, model_path: str | Path, options) -> tuple[Validation, str]:
     """``validate_remote`` with the tracker, key, inputs and seed of ``CompileOptions``."""
-    from .validate import load_feeds
+    from .validation import load_feeds
 
     tracker, key = address(options.rpc_tracker, options.rpc_key)
     feeds = load_feeds(options.inputs) if options.inputs else None

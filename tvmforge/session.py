@@ -147,7 +147,7 @@ class Session:
                     f"input '{spec.name}' must have shape {list(spec.shape)} (got {list(value.shape)}); "
                     "recompile with --input-shape for other shapes"
                 )
-            arrays.append(np.ascontiguousarray(value))
+            arrays.append(np.ascontiguousarray(value).reshape(value.shape))  # keeps 0-d scalars
         if problems:
             raise FeedError("; ".join(problems))
         return arrays

@@ -342,7 +342,7 @@ def log_database(work_dir: Path) -> None:
 
 def log_bench(report: BenchReport, label: str = "") -> None:
     """Latency figures, the Markdown table and a bar chart."""
-    from .bench import markdown_table
+    from .benchmark import markdown_table
     from .plots import bench_bars
 
     log_metrics(

@@ -40,7 +40,7 @@ def bench_artifact(
     import onnxruntime as ort
 
     from .session import Session
-    from .validate import make_feeds
+    from .validation import make_feeds
 
     session = Session(library, threads=threads)
     threads = session.threads
