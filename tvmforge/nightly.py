@@ -10,7 +10,6 @@ not duplicated. A lock on the output and tuning folders keeps a second copy out.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -25,6 +24,7 @@ from . import report as reporting
 from . import track
 from .errors import JobError, TrackingError, ValidationError
 from .job import Job, JobModel, load_job
+from .locks import pid_lock
 from .report import EntryResult, Regression
 
 log = logging.getLogger(__name__)
@@ -281,22 +281,12 @@ def _exclusive(folders: list[Path], job: Job) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def _flock(folder: Path, job: Job) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".nightly.lock", "a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise JobError(
-                f"nightly job '{job.name}' cannot start: '{folder}' is in use by another nightly "
-                f"run (pid {holder}); wait for it to finish, or set another output_dir and "
-                "tuning_dir"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        yield
+def _flock(folder: Path, job: Job) -> contextlib.AbstractContextManager[None]:
+    def busy(holder: str) -> JobError:
+        return JobError(
+            f"nightly job '{job.name}' cannot start: '{folder}' is in use by another nightly "
+            f"run (pid {holder}); wait for it to finish, or set another output_dir and "
+            "tuning_dir"
+        )
+
+    return pid_lock(folder / ".nightly.lock", busy)

@@ -7,15 +7,14 @@ line that makes the whole file unreadable, it has no lock, and its look-ups igno
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import TuningLockedError
+from .locks import pid_lock
 
 log = logging.getLogger(__name__)
 
@@ -23,31 +22,16 @@ WORKLOADS = "database_workload.json"
 RECORDS = "database_tuning_record.json"
 
 
-@contextlib.contextmanager
-def locked(work_dir: Path) -> Iterator[None]:
+def locked(work_dir: Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock on ``work_dir`` for one tuning process."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = work_dir / ".lock"
-    with open(lock_path, "a+", encoding="utf-8") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise TuningLockedError(
-                f"tuning database '{work_dir}' is in use by another tvmforge process "
-                f"(pid {holder}); wait for it to finish or pass another --tuning-dir"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        try:
-            yield
-        finally:
-            fh.seek(0)
-            fh.truncate()
-            fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def busy(holder: str) -> TuningLockedError:
+        return TuningLockedError(
+            f"tuning database '{work_dir}' is in use by another tvmforge process "
+            f"(pid {holder}); wait for it to finish or pass another --tuning-dir"
+        )
+
+    return pid_lock(work_dir / ".lock", busy)
 
 
 def repair(work_dir: Path) -> int:
