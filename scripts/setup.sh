@@ -27,6 +27,8 @@ extras=""
 .venv/bin/python -m pip install --quiet -e ".${extras}"
 
 if [ "${1:-}" = "--test" ]; then
+  # silero-vad's .onnx files for the real-model tests; --no-deps: its torch is not needed
+  .venv/bin/python -m pip install --quiet --no-deps silero-vad==6.2.3
   need=()
   command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need+=(gcc-aarch64-linux-gnu)
   dpkg -s libc6-dev-arm64-cross >/dev/null 2>&1 || need+=(libc6-dev-arm64-cross)

@@ -52,11 +52,6 @@ MODELS = {
     "silero_vad_openvino_16k": ("silero_vad", "data/silero_vad_openvino_16k.onnx", {}, {}),
 }  # fmt: skip
 
-#: Session passes a 0-d input through np.ascontiguousarray, which makes it 1-d (numpy's
-#: documented behaviour); the three models with the scalar input 'sr' cannot run until
-#: session.py keeps the shape (np.ascontiguousarray(v).reshape(v.shape)).
-SCALAR_INPUT = {"silero_vad", "silero_vad_16k_op15", "silero_vad_op18_ifless"}
-
 
 def _model_path(package: str, relative: str) -> Path:
     spec = importlib.util.find_spec(package)  # finds, does not import (silero_vad imports torch)
@@ -68,24 +63,10 @@ def _model_path(package: str, relative: str) -> Path:
     return path
 
 
-def _session_keeps_scalars() -> bool:
-    from tvmforge.session import Session
-
-    try:
-        probe = Session.__new__(Session)
-        probe._inputs = (tvmforge.TensorSpec("s", (), "int64"),)
-        arrays = Session._check_feeds(probe, {"s": np.array(1, dtype=np.int64)})
-        return arrays[0].ndim == 0
-    except Exception:  # noqa: BLE001 - Session changed: let the real run decide
-        return True
-
-
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_compiles_and_validates(name: str, tmp_path: Path) -> None:
     package, relative, shapes, values = MODELS[name]
     path = _model_path(package, relative)
-    if name in SCALAR_INPUT and not _session_keeps_scalars():
-        pytest.xfail("tvmforge.Session flattens 0-d inputs (np.ascontiguousarray); see above")
     inputs = None
     if values:
         import onnx
