@@ -127,6 +127,7 @@ def test_default_store_is_a_file_in_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("TVMFORGE_NO_TRACK", raising=False)
     model = dense_relu(tmp_path / "small.onnx", width=4)
     args = ["compile", str(model), "-o", "small.so", "--schedules-dir", str(tmp_path)]
     assert cli.main([*args, "--no-track"]) == 0

@@ -355,7 +355,6 @@ def _tvm_output_to(log_path: Path) -> Iterator[object]:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 yield console
         finally:
-            _drop_handlers_on(sink)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved_out, 1)
@@ -363,13 +362,14 @@ def _tvm_output_to(log_path: Path) -> Iterator[object]:
             os.close(saved_out)
             os.close(saved_err)
             console.close()
+            _repoint_handlers(sink, sys.stdout)
 
 
-def _drop_handlers_on(stream) -> None:
-    """Detach logging handlers MetaSchedule bound to ``stream`` (closed after tuning)."""
+def _repoint_handlers(old, new) -> None:
+    """Point logging handlers MetaSchedule bound to ``old`` (closed after tuning) at ``new``."""
     import logging
 
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
-        for handler in list(getattr(logger, "handlers", [])):
-            if getattr(handler, "stream", None) is stream:
-                logger.removeHandler(handler)
+        for handler in getattr(logger, "handlers", []):
+            if getattr(handler, "stream", None) is old:
+                handler.setStream(new)
