@@ -348,6 +348,7 @@ def _tvm_output_to(log_path: Path) -> Iterator[object]:
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
     console = os.fdopen(os.dup(2), "w", buffering=1)
+    _drop_unnamed_handlers()
     with open(log_path, "a", buffering=1, encoding="utf-8") as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
@@ -373,3 +374,14 @@ def _repoint_handlers(old, new) -> None:
         for handler in getattr(logger, "handlers", []):
             if getattr(handler, "stream", None) is old:
                 handler.setStream(new)
+
+
+def _drop_unnamed_handlers() -> None:
+    """MetaSchedule rebuilds its logger config from the names of the handlers on its logger;
+    an unnamed one (pytest's capture handler, a notebook's) makes that config fail."""
+    import logging
+
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in list(logger.handlers):
+        if handler.get_name() is None:
+            logger.removeHandler(handler)
