@@ -42,8 +42,16 @@ CANDIDATE, CHAMPION = "candidate", "champion"
 
 
 def tracking_uri(explicit: str | None = None) -> str:
-    """The store to log to: ``explicit``, else ``MLFLOW_TRACKING_URI``, else the embedded file."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    """The store to log to: ``explicit``, else ``MLFLOW_TRACKING_URI``, else the embedded file.
+
+    A relative sqlite path is made absolute here: MLflow caches stores by URI, so the same
+    relative URI from another working directory would reach the first directory's file.
+    """
+    uri = explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    path = uri.removeprefix("sqlite:///")
+    if uri.startswith("sqlite:///") and not Path(path).is_absolute():
+        uri = "sqlite:///" + str(Path(path).resolve())
+    return uri
 
 
 def enabled(track: bool = True) -> bool:
