@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from tvm.ir.utils import derived_object
 
 from ._tvm import ms, tvm
+from .candidates import export_so, lean_build
 from .errors import DeviceError
 from .remote import DEVICE_WAIT_S, Tracker, device_session, free_devices, message
-from .remote_build import export_so, lean_build
 from .targets import TargetPreset
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class PoolRunner(ms.runner.PyRunner):
             self.threads.submit(self._warm, barrier)
 
     def _warm(self, barrier: threading.Barrier) -> None:
-        from .remote_build import warm_up
+        from .candidates import warm_up
 
         with contextlib.suppress(Exception):
             self._call(warm_up, ())

@@ -262,7 +262,7 @@ def _default_builder(preset: TargetPreset):
             f"tuning for '{preset.name}' measures on a device of that kind; pass a runner "
             "(--rpc-tracker HOST:PORT --rpc-key KEY) or compile without --tune"
         )
-    from .remote_build import lean_build
+    from .candidates import lean_build
 
     return ms.builder.LocalBuilder(
         max_workers=os.cpu_count() or 1,

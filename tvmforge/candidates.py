@@ -1,4 +1,4 @@
-"""Build functions MetaSchedule's builder workers run for remote devices.
+"""Build functions MetaSchedule's builder workers run, for local and remote tuning alike.
 
 Kept apart from ``remote_tune`` so that a builder worker, which imports this module to find
 them, loads TVM's runtime and driver only, not tvmforge's compiler-side modules.
