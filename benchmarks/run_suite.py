@@ -45,6 +45,8 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
             input_shapes=model.input_shapes,
             tuning_dir=args.tuning_dir if tuned else Path(tmp) / "tuning_logs",
             schedules_dir=None if args.mode == "untuned" else SHIPPED_SCHEDULES,
+            kernels=args.kernels,
+            track=False,
         )
         started = time.monotonic()
         try:
@@ -57,6 +59,7 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
             compile_s=round(time.monotonic() - started, 1),
             scheduled=facts["scheduled_functions"],
             functions=facts["functions"],
+            onednn_convs=_onednn_convs(artifact.manifest.get("kernels", [])),
             tuning_s=round(tuning.seconds, 1) if tuning else 0.0,
             trials_spent=tuning.trials_spent if tuning else 0,
             trials_in_db=tuning.trials_total if tuning else 0,
@@ -77,6 +80,13 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
     }
 
 
+def _onednn_convs(choices: list[dict]) -> str:
+    """``"chosen/offered"`` convolution sites, or "" when none was offered."""
+    offered = sum(c["sites"] for c in choices)
+    chosen = sum(c["sites"] for c in choices if c["winner"] == "onednn")
+    return f"{chosen}/{offered}" if offered else ""
+
+
 def _tune(model: zoo.ZooModel, args: argparse.Namespace):
     """``--trials`` of tuning for the model, warm-started from the shipped schedules."""
     from tvmforge.api import SHIPPED_SCHEDULES
@@ -84,7 +94,8 @@ def _tune(model: zoo.ZooModel, args: argparse.Namespace):
     from .tune_zoo import tune_budget
 
     return tune_budget(model, args.target, args.tuning_dir, trials=args.trials,
-                       strategy=args.strategy, schedules_dir=SHIPPED_SCHEDULES)  # fmt: skip
+                       strategy=args.strategy, schedules_dir=SHIPPED_SCHEDULES,
+                       kernels=args.kernels)  # fmt: skip
 
 
 def run_isolated(model: zoo.ZooModel, argv: list[str], timeout: float) -> dict:
@@ -122,6 +133,7 @@ def environment(args: argparse.Namespace) -> dict:
         "warmup": args.warmup,
         "repeats": args.repeats,
         "trials": args.trials if args.mode == "tuned" else 0,
+        "kernels": args.kernels,
     }
 
 
@@ -136,16 +148,20 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
         f"TVM {env['tvm']}, onnxruntime {env['onnxruntime']}. Ratio = tvmforge / onnxruntime "
         "median (below 1.00: tvmforge faster). The machine is shared: compare ratios, not ms.",
         "",
-        "| model | tier | scheduled | tvmforge median ms | p90 | onnxruntime median ms | p90 "
-        "| ratio | tuning s | trials | compile s | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"Kernels: {env.get('kernels', 'tvm')} (`oneDNN convs`: convolutions whose oneDNN kernel "
+        "measured faster than TVM's and was built in).",
+        "",
+        "| model | tier | scheduled | oneDNN convs | tvmforge median ms | p90 | onnxruntime median ms "
+        "| p90 | ratio | tuning s | trials | compile s | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r.get("status") != "ok":
-            head.append(f"| {r['model']} | {r.get('tier', '')} | | | | | | | | | | {r['status']} |")
+            head.append(f"| {r['model']} | {r.get('tier', '')} |" + " |" * 10 + f" {r['status']} |")
             continue
         head.append(
             f"| {r['model']} | {r['tier']} | {r['scheduled']}/{r['functions']} | "
+            f"{r.get('onednn_convs', '')} | "
             f"{r['tvmforge_median_ms']:.2f} | {r['tvmforge_p90_ms']:.2f} | {r['ort_median_ms']:.2f} "
             f"| {r['ort_p90_ms']:.2f} | **{r['ratio']:.2f}** | {r['tuning_s']:.0f} | "
             f"{r['trials_in_db']} | {r['compile_s']:.0f} | ok |"
@@ -224,6 +240,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="x86-avx512",
                    help="preset; shipped schedules are looked up by its name")  # fmt: skip
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--kernels", choices=["auto", "onednn", "tvm"], default="auto",
+                   help="oneDNN convolutions as per-operator candidates (default auto)")  # fmt: skip
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per model")

@@ -17,19 +17,6 @@ from pathlib import Path
 from . import zoo
 
 
-def _prepare(model: zoo.ZooModel, target: str):
-    """(optimized module, preset, model) through tvmforge's public stages."""
-    from tvmforge.convert import to_relax
-    from tvmforge.load import load_model
-    from tvmforge.optimize import optimize
-    from tvmforge.shapes import bind_shapes
-    from tvmforge.targets import resolve_target
-
-    preset = resolve_target(target)
-    loaded = load_model(model.path())
-    return optimize(to_relax(bind_shapes(loaded, model.input_shapes)), preset), preset, loaded
-
-
 def in_process_builder():
     """A MetaSchedule builder that compiles in this process.
 
@@ -65,39 +52,49 @@ def tune_budget(
     per_task: int = 8,
     strategy: str = "evolutionary",
     schedules_dir: Path | None = None,
+    kernels: str = "auto",
 ):
     """Tune one zoo model into its database under ``tuning_dir`` -> ``TuningResult``.
 
     ``trials`` is the model's total budget (default ``per_task`` for each task); every task
     gets ``per_task`` first. Records of other models' databases and of ``schedules_dir`` for
-    the same workload are copied in first, as ``tvmforge tune`` does.
+    the same workload are copied in first, and oneDNN's kernels are measured first where
+    ``kernels`` offers them, exactly as ``tvmforge tune`` does.
     """
-    from tvmforge._tvm import ms
-    from tvmforge.tuning import extract_tasks, related_databases, tune
-    from tvmforge.tuning import tuning_dir as database_dir
+    import dataclasses
 
-    mod, preset, loaded = _prepare(model, target)
-    work_dir = database_dir(tuning_dir, loaded, preset)
+    from tvmforge._tvm import ms
+    from tvmforge.api import CompileOptions, prepare, tune_prepared
+    from tvmforge.tuning import extract_tasks
+
+    options = CompileOptions(
+        target=target, input_shapes=model.input_shapes, min_trials_per_task=per_task,
+        strategy=strategy, tuning_dir=tuning_dir, schedules_dir=schedules_dir, kernels=kernels,
+        track=False,
+    )  # fmt: skip
+    prepared = prepare(model.path(), options)
     if trials is None:
-        trials = len(extract_tasks(mod, preset)) * per_task
-    return tune(
-        mod,
-        preset,
-        work_dir,
-        trials=trials,
-        min_trials_per_task=per_task,
-        reuse_from=related_databases(tuning_dir, work_dir, preset, schedules_dir),
-        strategy=strategy,
+        trials = len(extract_tasks(prepared.mod, prepared.preset)) * per_task
+    return tune_prepared(
+        prepared,
+        dataclasses.replace(options, trials=trials),
         builder=in_process_builder(),
         runner=ms.runner.LocalRunner(timeout_sec=600),
     )
 
 
 def tune_model(
-    model: zoo.ZooModel, target: str, per_task: int, tuning_dir: Path, strategy: str
+    model: zoo.ZooModel,
+    target: str,
+    per_task: int,
+    tuning_dir: Path,
+    strategy: str,
+    kernels: str = "auto",
 ) -> dict:
     """Tune one zoo model with ``per_task`` trials for each of its tasks; returns a summary."""
-    result = tune_budget(model, target, tuning_dir, per_task=per_task, strategy=strategy)
+    result = tune_budget(
+        model, target, tuning_dir, per_task=per_task, strategy=strategy, kernels=kernels
+    )
     return {
         "model": model.name,
         "target": target,
@@ -120,14 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", choices=["evolutionary", "replay-trace"],
                         default="evolutionary", help="replay-trace: no search overhead per task")  # fmt: skip
     parser.add_argument("--tuning-dir", type=Path, default=zoo.REPO / "tuning_logs")
+    parser.add_argument("--kernels", choices=["auto", "onednn", "tvm"], default="auto",
+                        help="auto: NHWC graph with oneDNN convolutions as candidates")  # fmt: skip
     args = parser.parse_args(argv)
     log = args.tuning_dir / "tune_zoo.jsonl"
     for model in zoo.select(args.models):
         started = time.monotonic()
         try:
-            summary = tune_model(
-                model, args.target, args.trials_per_task, args.tuning_dir, args.strategy
-            )
+            summary = tune_model(model, args.target, args.trials_per_task, args.tuning_dir,
+                                 args.strategy, args.kernels)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one model failing must not stop the zoo
             summary = {"model": model.name, "target": args.target, "error": f"{exc}"[:300],
                        "seconds": round(time.monotonic() - started, 1)}  # fmt: skip

@@ -110,3 +110,49 @@ def custom_ops(path: Path) -> Path:
     model.ir_version = 8
     onnx.save(model, path)
     return path
+
+
+def conv_zoo(path: Path, seed: int = 3) -> Path:
+    """One of each convolution the oneDNN kernel fuses, 1x16x28x28 input, outputs not saturated.
+
+    Conv+bias+Relu; strided conv with asymmetric pads; depthwise conv + Clip(0, 6) (ReLU6);
+    1x1 conv + residual Add + Relu; dilated conv with no bias; a second output taps the middle.
+    """
+    rng = np.random.default_rng(seed)
+
+    def arr(name: str, *shape: int, scale: float = 0.2) -> onnx.TensorProto:
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) * scale).astype(np.float32), name
+        )
+
+    inits = [
+        arr("w1", 32, 16, 3, 3), arr("b1", 32),
+        arr("w2", 32, 32, 3, 3), arr("b2", 32),
+        arr("w3", 32, 1, 3, 3, scale=0.5), arr("b3", 32),
+        arr("w4", 32, 32, 1, 1), arr("b4", 32),
+        arr("w5", 8, 32, 3, 3),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], strides=[2, 2], pads=[0, 0, 1, 1]),
+        helper.make_node("Conv", ["c2", "w3", "b3"], ["c3"], group=32, pads=[1, 1, 1, 1]),
+        helper.make_node("Clip", ["c3", "lo", "hi"], ["r3"]),
+        helper.make_node("Conv", ["r3", "w4", "b4"], ["c4"]),
+        helper.make_node("Add", ["c4", "c2"], ["s4"]),
+        helper.make_node("Relu", ["s4"], ["middle"]),
+        helper.make_node("Conv", ["middle", "w5"], ["y"], dilations=[2, 2], pads=[2, 2, 2, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_zoo",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 28, 28])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 14, 14]),
+            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 32, 14, 14]),
+        ],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)

@@ -44,6 +44,7 @@ class CompileOptions:
     tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str | None = None  # default: one experiment per model, named after it
     register: str | None = None  # compile: register the pyfunc model under this name
+    kernels: str = "auto"  # "auto", "onednn" or "tvm": offer oneDNN convolutions per operator
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -51,40 +52,54 @@ class CompileOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
+class Prepared:
+    """A model loaded, bound and lowered for one target: what tuning and building start from."""
+
     bound: BoundModel
     preset: TargetPreset
-    mod: Any
+    graph: Any  # Relax operators, before lowering (where library kernels are swapped in)
+    mod: Any  # lowered and fused: its PrimFuncs are the tuning tasks
+    library: bool  # oneDNN kernels are candidates in this build
     work_dir: Path
     related: list[Path]
 
 
-def _prepare(model_path: str | Path, options: CompileOptions) -> _Prepared:
+def prepare(model_path: str | Path, options: CompileOptions) -> Prepared:
+    """Load, bind, import and lower ``model_path`` for ``options.target``."""
+    from . import kernels
     from .convert import to_relax
     from .load import load_model
-    from .optimize import optimize
+    from .optimize import lower, prepare_graph
     from .shapes import bind_shapes
     from .tuning import related_databases, tuning_dir
 
     preset = resolve_target(options.target)
+    library = kernels.wanted(options.kernels, preset, remote=bool(options.rpc_tracker))
     model = load_model(model_path)
     bound = bind_shapes(model, options.input_shapes, simplify=options.simplify)
-    mod = optimize(to_relax(bound), preset)
+    graph = prepare_graph(to_relax(bound), preset, nhwc=library)
     work_dir = tuning_dir(options.tuning_dir, model, preset)
     related = related_databases(options.tuning_dir, work_dir, preset, options.schedules_dir)
-    return _Prepared(bound, preset, mod, work_dir, related)
+    return Prepared(bound, preset, graph, lower(graph, preset), library, work_dir, related)
 
 
-def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningResult:
+def tune_prepared(
+    prepared: Prepared, options: CompileOptions, builder=None, runner=None
+) -> TuningResult:
+    """Tune a prepared model; ``builder``/``runner`` replace MetaSchedule's defaults."""
     from .tuning import tune as run_tuning
 
-    builder = None
     if runner is None and options.rpc_tracker:
         from .remote_tune import pool_measurement
 
         builder, runner = pool_measurement(
             prepared.preset, options.rpc_tracker, options.rpc_key, options.rpc_wait_s
         )
+    library_us = None
+    if prepared.library:
+        from .kernel_choice import library_times
+
+        library_us = library_times(prepared.graph, prepared.preset, _threads())
     return run_tuning(
         prepared.mod,
         prepared.preset,
@@ -96,7 +111,15 @@ def _tune(prepared: _Prepared, options: CompileOptions, runner=None) -> TuningRe
         strategy=options.strategy,
         builder=builder,
         runner=runner,
+        library_us=library_us,
     )
+
+
+def _threads() -> int:
+    """The thread count artifacts are measured with here (TVM_NUM_THREADS, else all cores)."""
+    import os
+
+    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
 
 
 @tracked("tune")
@@ -108,7 +131,7 @@ def tune(
     Keyword overrides replace fields of ``options`` (``tune(m, trials=200, target="host")``).
     """
     options = dataclasses.replace(options or CompileOptions(), **overrides)
-    return _tune(_prepare(model_path, options), options)
+    return tune_prepared(prepare(model_path, options), options)
 
 
 @tracked("compile")
@@ -135,8 +158,8 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
     from .build import export
 
     options = dataclasses.replace(options or CompileOptions(), **overrides)
-    prepared = _prepare(model_path, options)
-    tuning = _tune(prepared, options) if options.tune else None
+    prepared = prepare(model_path, options)
+    tuning = tune_prepared(prepared, options) if options.tune else None
     databases = [prepared.work_dir, *prepared.related]
     facts = {
         "database": str(prepared.work_dir),
@@ -146,14 +169,18 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
         "seconds": round(tuning.seconds, 1) if tuning else None,
         "shipped_or_reused_databases": [str(p) for p in prepared.related],
     }
+    mod, choices = (
+        _with_library_kernels(prepared, databases) if prepared.library else (prepared.mod, [])
+    )
     artifact = export(
-        prepared.mod,
+        mod,
         prepared.bound,
         prepared.preset,
         output,
         databases=databases,
         tuning=facts,
         config=options.to_json(),
+        kernel_choices=[c.to_json() for c in choices],
     )
     validation = None
     runnable, _why = can_run_here(prepared.preset)
@@ -162,6 +189,21 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
     return dataclasses.replace(
         artifact, manifest=manifest.read(artifact.library), validation=validation, tuning=tuning
     )
+
+
+def _with_library_kernels(prepared: Prepared, databases: list[Path]):
+    """The module to build, each convolution run by the faster of TVM and oneDNN here."""
+    from . import kernels
+    from .kernel_choice import choose
+    from .offload import offload
+    from .optimize import lower
+
+    choices = choose(prepared.graph, prepared.preset, databases, _threads())
+    winners = {c.key for c in choices if c.winner == "onednn"}
+    if not winners:
+        return prepared.mod, choices
+    graph = offload(prepared.graph, winners)
+    return kernels.attach(lower(graph, prepared.preset)), choices
 
 
 def _validate_and_record(artifact: Artifact, model_path: Path, options: CompileOptions):

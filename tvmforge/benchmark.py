@@ -10,6 +10,11 @@ import numpy as np
 
 from .types import BenchReport, Timing
 
+#: Consecutive runs of one runtime before switching to the other.
+BLOCK = 5
+#: Pause between blocks: lets the other runtime's spinning threads go to sleep.
+_PAUSE_S = 0.02
+
 
 def timing(samples_ms: list[float]) -> Timing:
     """Median and p90 of latency samples."""
@@ -34,8 +39,9 @@ def bench_artifact(
 ) -> BenchReport:
     """Time ``library`` and onnxruntime (ORT_ENABLE_ALL) on the same feeds, same threads.
 
-    Runs alternate between the two (A, B, A, B, ...) after ``warmup`` discarded runs each, so
-    machine noise hits both alike.
+    After ``warmup`` discarded runs each, the two alternate in blocks of ``BLOCK`` runs with a
+    short pause between blocks, so machine noise hits both alike while neither runs into the
+    other's idle-spinning threads (which alternating single runs would measure).
     """
     import onnxruntime as ort
 
@@ -62,9 +68,12 @@ def bench_artifact(
         run_tvm()
         run_ort()
     ours, theirs = [], []
-    for _ in range(repeats):
-        ours.append(_time_once(run_tvm))
-        theirs.append(_time_once(run_ort))
+    while len(ours) < repeats:
+        n = min(BLOCK, repeats - len(ours))
+        time.sleep(_PAUSE_S)
+        ours += [_time_once(run_tvm) for _ in range(n)]
+        time.sleep(_PAUSE_S)
+        theirs += [_time_once(run_ort) for _ in range(n)]
     return BenchReport(
         model=session.manifest["model"]["name"],
         target=session.manifest["target"]["name"],

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import manifest, tuning_db
+from . import kernels, manifest, tuning_db
 from .targets import TargetPreset
 from .types import Artifact, BoundModel, TensorSpec
 
@@ -59,6 +59,7 @@ def export(
     databases: Sequence[Path] = (),
     tuning: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
+    kernel_choices: Sequence[dict[str, Any]] = (),
 ) -> Artifact:
     """Compile an optimized module for ``preset`` and export ``out`` (.so) with its manifest.
 
@@ -70,6 +71,8 @@ def export(
         databases: tuning databases for this target, applied before compiling.
         tuning: tuning facts for the manifest (database digest, trials, tasks).
         config: the effective compile options, recorded in the manifest.
+        kernel_choices: the measured TVM-or-oneDNN choice per convolution workload; when any
+            chose oneDNN, ``mod`` calls it and the ``.so`` links ``libdnnl``.
     """
     from ._tvm import tvm, tvm_errors
 
@@ -82,8 +85,9 @@ def export(
     outputs = output_specs(mod, bound)
     with tvm_errors("compilation"):
         executable = tvm.compile(mod, tvm.target.Target(preset.target))
+    library = any(c["winner"] == "onednn" for c in kernel_choices)
     with tvm_errors("export"):
-        executable.export_library(str(out), **_export_options(preset))
+        executable.export_library(str(out), **_export_options(preset, library))
     data = {
         "tvmforge_version": _tvmforge_version(),
         "tvm_version": tvm.__version__,
@@ -100,7 +104,9 @@ def export(
             "arch": preset.arch,
             "cpu_features": list(preset.cpu_features),
             "cuda_arch": preset.cuda_arch,
+            "libraries": [kernels.LIBRARY] if library else [],
         },
+        "kernels": list(kernel_choices),
         "tuning": {**(tuning or {}), "scheduled_functions": tuned, "functions": total},
         "validation": None,
         "config": config or {},
@@ -134,7 +140,9 @@ def _dims(ty) -> list:
     return list(getattr(shape, "values", shape))
 
 
-def _export_options(preset: TargetPreset) -> dict[str, Any]:
+def _export_options(preset: TargetPreset, library: bool) -> dict[str, Any]:
+    if library:
+        return {"options": kernels.link_options()}
     if preset.cross_compiler is None:
         return {}
     from tvm.support import cc

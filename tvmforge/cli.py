@@ -47,6 +47,9 @@ def _add_compile_options(p: argparse.ArgumentParser, *, tuning_flag: bool) -> No
     p.add_argument(
         "--no-simplify", action="store_true", help="skip onnxruntime graph simplification"
     )
+    p.add_argument("--kernels", choices=["auto", "onednn", "tvm"], default="auto",
+                   help="offer oneDNN convolutions, chosen per operator by measurement "
+                        "(auto: on x86 when installed; tvm: never)")  # fmt: skip
     _add_rpc_options(p)
     _add_tracking_options(p)
 
@@ -164,6 +167,7 @@ def _options(args: argparse.Namespace, **extra):
         tuning_dir=args.tuning_dir,
         schedules_dir=args.schedules_dir or SHIPPED_SCHEDULES,
         simplify=not args.no_simplify,
+        kernels=args.kernels,
         rpc_tracker=args.rpc_tracker,
         rpc_key=args.rpc_key,
         rpc_wait_s=args.rpc_wait,
@@ -187,6 +191,10 @@ def _cmd_compile(args: argparse.Namespace) -> str:
 def _compile_summary(artifact, seconds: float) -> str:
     m = artifact.manifest
     tuned = f"{m['tuning']['scheduled_functions']}/{m['tuning']['functions']} functions tuned"
+    if m.get("kernels"):
+        convs = sum(c["sites"] for c in m["kernels"])
+        onednn = sum(c["sites"] for c in m["kernels"] if c["winner"] == "onednn")
+        tuned += f", {onednn}/{convs} convolutions faster in oneDNN"
     if artifact.validation is None and not m["config"].get("validate", True):
         check = "not validated (--no-validate)"
     elif artifact.validation is None:

@@ -62,6 +62,10 @@ class Session:
                 "and none is visible here; run it on a GPU host or compile with --target host"
             )
         self.threads = threads or int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
+        if self.manifest["requires"].get("libraries"):
+            from .kernels import preload
+
+            preload()
         try:
             self._module = tvm.runtime.load_module(str(self.path))
         except Exception as exc:  # noqa: BLE001 - any loader failure is the artifact's
@@ -120,7 +124,7 @@ class Session:
             import tvm.runtime
             from tvm.runtime.vm import VirtualMachine
 
-            tvm.get_global_func("runtime.config_threadpool")(0, self.threads)
+            configure_threads(self.threads)
             devices = [self._device(), tvm.cpu(0)] if self._cuda else [tvm.cpu(0)]
             vm = VirtualMachine(self._module, devices)
             self._local.vm = vm
@@ -151,6 +155,18 @@ class Session:
         if problems:
             raise FeedError("; ".join(problems))
         return arrays
+
+
+def configure_threads(threads: int) -> None:
+    """Size TVM's thread pool for the calling thread, without pinning it to a core.
+
+    TVM binds the calling thread to core 0 by default; every thread it starts later (oneDNN's
+    OpenMP team, onnxruntime's pool) would inherit that single core.
+    """
+    import tvm
+
+    os.environ.setdefault("TVM_BIND_THREADS", "0")
+    tvm.get_global_func("runtime.config_threadpool")(0, threads)
 
 
 def _node_arg(spec: TensorSpec) -> NodeArg:

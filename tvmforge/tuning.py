@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 ROUND = 16
 #: A task whose best latency improved less than this over its last round has converged.
 CONVERGED = 0.01
+#: A task whose best schedule is this much slower than the library kernel for its workload
+#: (measured before tuning) gets no rounds past its floor: the library will run it.
+LIBRARY_LEAD = 1.5
 #: Per-candidate limits; generous because a worker's first build imports TVM on a busy machine.
 BUILD_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 60
@@ -38,6 +41,7 @@ class _Task:
     start_records: int = 0
     spent: int = 0
     converged: bool = False
+    library_us: float | None = None  # a library kernel's time for the same workload
 
     @property
     def score(self) -> float:
@@ -138,6 +142,7 @@ def tune(
     builder=None,
     runner=None,
     progress: bool = True,
+    library_us: Mapping[str, float] | None = None,
 ) -> TuningResult:
     """Tune every task of ``mod`` (an optimized module) into the database in ``work_dir``.
 
@@ -159,6 +164,8 @@ def tune(
         builder: a MetaSchedule builder (default: local, or cross-compiling for the preset).
         runner: a MetaSchedule runner (default: local; an RPC runner for remote boards).
         progress: show a progress bar on stderr.
+        library_us: library kernel microseconds by ``kernel_choice.task_key``; a task the
+            library beats by ``LIBRARY_LEAD`` after its floor is left to the library.
     """
     from ._tvm import ms, tvm, tvm_errors
 
@@ -169,6 +176,7 @@ def tune(
         tuning_db.repair(work_dir)
         db = tuning_db.open_database(work_dir)
         tasks = extract_tasks(mod, preset)
+        _attach_library_times(tasks, library_us or {})
         target = tvm.target.Target(preset.target)
         for task in tasks:
             task.workload = db.commit_workload(task.extracted.dispatched[0])
@@ -227,7 +235,7 @@ def tune(
             if need > 0 and task.name not in reused:
                 run_round(task, need)
         for task in order:  # pass 2: the rest of the budget, largest tasks first
-            while not task.converged:
+            while not task.converged and not _library_wins(db, task):
                 need = min(ROUND, plan_of[task.name] - task.start_records - task.spent)
                 if need <= 0 or _out_of_time(started, time_budget_s):
                     break
@@ -251,6 +259,23 @@ def tune(
         database_digest=tuning_db.digest(work_dir),
         curve=tuple(curve),
         reused_tasks=len(reused),
+    )
+
+
+def _attach_library_times(tasks: list[_Task], library_us: Mapping[str, float]) -> None:
+    if not library_us:
+        return
+    from .kernel_choice import task_key
+
+    for task in tasks:
+        task.library_us = library_us.get(task_key(task.extracted.dispatched[0]["main"]))
+
+
+def _library_wins(db, task: _Task) -> bool:
+    """The library kernel is clearly faster than the best schedule found so far."""
+    best = _best_us(db, task)
+    return (
+        task.library_us is not None and best is not None and best > task.library_us * LIBRARY_LEAD
     )
 
 

@@ -70,3 +70,21 @@ def dropout(bb, inputs, attr, params):
             raise UnsupportedOperatorError("Dropout in training mode is not supported")
     mask = relax.op.ones_like(x, "bool")
     return relax.Tuple([x, bb.normalize(mask)])
+
+
+@converter("Clip", since=11)
+@converter("Clip", since=12)
+@converter("Clip", since=13)
+def clip(bb, inputs, attr, params):
+    """``minimum(maximum(x, lo), hi)`` as Relax operators (the frontend emits opaque
+    ``call_tir``s), so layout conversion passes through and library kernels can fuse ReLU6."""
+    from tvm import relax
+
+    x = inputs[0]
+    out = x
+    lo, hi = (inputs[i] if len(inputs) > i else None for i in (1, 2))
+    if lo is not None:
+        out = relax.op.maximum(out, lo)
+    if hi is not None:
+        out = relax.op.minimum(bb.normalize(out), hi)
+    return out

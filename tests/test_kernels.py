@@ -1,0 +1,159 @@
+"""oneDNN convolutions: the kernel's numerics, the per-operator choice and the artifact's needs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tvmforge
+from tests import models
+from tests.conftest import subprocess_env
+from tvmforge import kernels
+
+pytestmark = pytest.mark.skipif(
+    not kernels.available(), reason=f"oneDNN not installed: pip install {kernels.PIP_PACKAGE}"
+)
+
+
+@pytest.fixture(scope="module")
+def conv_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return models.conv_zoo(tmp_path_factory.mktemp("models") / "conv_zoo.onnx")
+
+
+def _graph(model: Path):
+    from tvmforge.convert import to_relax
+    from tvmforge.load import load_model
+    from tvmforge.optimize import prepare_graph
+    from tvmforge.shapes import bind_shapes
+    from tvmforge.targets import resolve_target
+
+    preset = resolve_target("host")
+    return prepare_graph(to_relax(bind_shapes(load_model(model))), preset, nhwc=True), preset
+
+
+def test_every_epilogue_becomes_one_kernel_call(conv_zoo: Path) -> None:
+    from tvmforge.offload import find_sites
+
+    graph, _ = _graph(conv_zoo)
+    described = sorted(site.describe() for site in find_sites(graph["main"]))
+    assert described == sorted([
+        "conv2d 1x28x28x16 * 32x3x3x16 s1 g1 +bias relu",
+        "conv2d 1x28x28x32 * 32x3x3x32 s2 g1 +bias",
+        "conv2d 1x14x14x32 * 32x3x3x1 s1 g32 +bias clip",
+        "conv2d 1x14x14x32 * 32x1x1x32 s1 g1 +bias+res relu",
+        "conv2d 1x14x14x32 * 8x3x3x32 s1 g1 +bias",
+    ])  # fmt: skip
+
+
+def test_offloaded_model_matches_onnxruntime(conv_zoo: Path, tmp_path: Path) -> None:
+    """Every convolution forced into oneDNN: outputs equal onnxruntime's."""
+    from tvmforge._tvm import relax, tvm
+    from tvmforge.offload import find_sites, offload
+    from tvmforge.optimize import lower
+    from tvmforge.validation import make_feeds, onnxruntime_outputs
+
+    graph, preset = _graph(conv_zoo)
+    keys = {site.key for site in find_sites(graph["main"])}
+    mod = lower(offload(graph, keys), preset)
+    calls = mod["main"].script().count("tvmforge_dnnl_conv2d")
+    assert calls == 5
+    executable = tvm.compile(kernels.attach(mod), tvm.target.Target(preset.target))
+    executable.export_library(str(tmp_path / "m.so"), options=kernels.link_options())
+    kernels.preload()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(tmp_path / "m.so")), tvm.cpu())
+    from tvmforge.types import TensorSpec
+
+    feeds = make_feeds((TensorSpec("x", (1, 16, 28, 28), "float32"),), seed=4)
+    ours = vm["main"](tvm.runtime.tensor(feeds["x"]))
+    theirs = onnxruntime_outputs(conv_zoo, feeds)
+    for got, want in zip([ours[0].numpy(), ours[1].numpy()], theirs.values(), strict=True):
+        assert float(np.std(want)) > 0.1  # not saturated: the comparison means something
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_compile_measures_each_workload_and_records_the_choice(
+    conv_zoo: Path, tmp_path: Path
+) -> None:
+    """Untuned TVM convolutions lose to oneDNN by far: the artifact calls oneDNN and says so."""
+    artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="onednn")
+    choices = artifact.manifest["kernels"]
+    assert sum(c["sites"] for c in choices) == 5
+    assert all(c["tvm_us"] > 0 and c["onednn_us"] > 0 for c in choices)
+    assert all(
+        c["winner"] == ("onednn" if c["onednn_us"] < c["tvm_us"] else "tvm") for c in choices
+    )
+    assert any(c["winner"] == "onednn" for c in choices)
+    assert artifact.manifest["requires"]["libraries"] == [kernels.LIBRARY]
+    assert artifact.validation.passed
+    # a service process loads it with tvmforge's runtime only
+    code = (
+        "import numpy as np, sys; from tvmforge.session import Session; "
+        "s = Session(sys.argv[1]); "
+        "print(s.run(None, {'x': np.ones((1, 16, 28, 28), np.float32)})[0].shape)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(artifact.library)],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 8, 14, 14)"
+
+
+def test_kernels_tvm_builds_pure_tvm(conv_zoo: Path, tmp_path: Path) -> None:
+    artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="tvm")
+    assert artifact.manifest["kernels"] == []
+    assert artifact.manifest["requires"]["libraries"] == []
+    assert artifact.validation.passed
+
+
+def test_library_missing_at_load_is_one_clear_error(
+    conv_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="onednn", validate=False)
+    monkeypatch.setattr(kernels, "library_dirs", lambda: [])
+    monkeypatch.setattr(kernels, "LIBRARY", "libdnnl-not-installed.so.3")
+    from tvmforge.errors import ArtifactError
+    from tvmforge.session import Session
+
+    with pytest.raises(ArtifactError, match=r"calls oneDNN .* pip install onednn-cpu-gomp"):
+        Session(artifact.library)
+
+
+@pytest.mark.parametrize("target", ["arm-neon", "cuda-sm90"])
+def test_onednn_refused_for_targets_it_cannot_serve(mlp: Path, tmp_path: Path, target: str) -> None:
+    from tvmforge.errors import TargetError
+
+    with pytest.raises(TargetError, match="pass --kernels tvm"):
+        tvmforge.compile(mlp, tmp_path / "m.so", target=target, kernels="onednn")
+
+
+def test_thread_pool_does_not_pin_the_process() -> None:
+    """TVM pins the calling thread to one core unless told not to; threads started later (oneDNN,
+    onnxruntime) would inherit that core."""
+    code = (
+        "import os; from tvmforge.session import configure_threads; configure_threads(2); "
+        "print(len(os.sched_getaffinity(0)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.stdout.strip() == str(len(os.sched_getaffinity(0)))
+
+
+def test_library_won_task_gets_no_rounds_past_its_floor() -> None:
+    from tvmforge.tuning import _library_wins, _Task
+
+    class FakeDb:
+        def __init__(self, secs: float) -> None:
+            self.secs = secs
+
+        def get_top_k(self, _workload, _k):
+            return [type("Rec", (), {"run_secs": [self.secs]})()]
+
+    task = _Task(extracted=None, name="conv", weight=1, flops=1.0, library_us=100.0)
+    assert _library_wins(FakeDb(200e-6), task)  # TVM 2x slower: leave it to the library
+    assert not _library_wins(FakeDb(120e-6), task)  # within reach: keep tuning
+    task.library_us = None
+    assert not _library_wins(FakeDb(1.0), task)  # no library candidate: keep tuning

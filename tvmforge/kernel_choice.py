@@ -1,0 +1,193 @@
+"""Pick, per convolution workload, the faster of TVM's tuned kernel and oneDNN's, by measuring.
+
+Each distinct workload (shapes, attributes, epilogue) is built twice as a one-operator function:
+once lowered by TVM with the tuning databases applied (exactly as in the model), once as the
+oneDNN call. Both run here with the thread count the artifact will use; the faster wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import kernels
+from .offload import Site, find_sites
+from .targets import TargetPreset
+
+log = logging.getLogger(__name__)
+
+#: TVM must beat the library by this factor to be kept (measurement noise favours no one).
+_MARGIN = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class KernelChoice:
+    """The measured winner for one workload."""
+
+    key: str
+    workload: str
+    sites: int
+    tvm_us: float
+    library_us: float
+
+    @property
+    def winner(self) -> str:
+        return "onednn" if self.library_us * _MARGIN < self.tvm_us else "tvm"
+
+    def to_json(self) -> dict:
+        return {
+            "key": self.key,
+            "workload": self.workload,
+            "sites": self.sites,
+            "tvm_us": round(self.tvm_us, 2),
+            "onednn_us": round(self.library_us, 2),
+            "winner": self.winner,
+        }
+
+
+def choose(
+    graph, preset: TargetPreset, databases: Sequence[Path], threads: int
+) -> list[KernelChoice]:
+    """Measure every distinct convolution workload of ``graph`` (NHWC) both ways."""
+    from .session import configure_threads
+
+    sites = find_sites(graph["main"])
+    if not sites:
+        return []
+    unique: dict[str, Site] = {}
+    counts: dict[str, int] = {}
+    for site in sites:
+        unique.setdefault(site.key, site)
+        counts[site.key] = counts.get(site.key, 0) + 1
+    configure_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
+        tvm_mod = _tvm_module(unique, preset, databases)
+        tvm_times = _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so")
+        lib_mod = _library_module(unique)
+        lib_times = _time_all(lib_mod, unique, preset, Path(tmp) / "lib.so", library=True)
+    choices = [
+        KernelChoice(key, site.describe(), counts[key], tvm_times[key], lib_times[key])
+        for key, site in unique.items()
+    ]
+    for c in choices:
+        log.info(
+            "%s: tvm %.1f us, onednn %.1f us -> %s", c.workload, c.tvm_us, c.library_us, c.winner
+        )
+    return choices
+
+
+def library_times(graph, preset: TargetPreset, threads: int) -> dict[str, float]:
+    """oneDNN's microseconds per convolution workload of ``graph``, keyed by ``task_key`` of
+    the TVM task that computes the same workload (so tuning can compare as it goes)."""
+    from ._tvm import relax
+    from .optimize import lower
+    from .session import configure_threads
+
+    unique = {site.key: site for site in find_sites(graph["main"])}
+    if not unique:
+        return {}
+    configure_threads(threads)
+    lowered = lower(_functions(unique, _chain), preset)
+    with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
+        times = _time_all(_library_module(unique), unique, preset, Path(tmp) / "lib.so", True)
+    keyed = {}
+    for key in unique:
+        for binding in lowered[f"f_{key}"].body.blocks[0].bindings:
+            call = binding.value
+            if isinstance(call, relax.Call) and call.op.name == "relax.call_tir":
+                keyed[task_key(lowered[call.args[0]])] = times[key]
+    return keyed
+
+
+def task_key(primfunc) -> str:
+    """Structural identity of a PrimFunc, whatever its name."""
+    import tvm_ffi
+
+    return str(tvm_ffi.structural_hash(primfunc.without_attr("global_symbol")))
+
+
+def _chain(bb, site: Site, data, residual):
+    """Re-emit the site's operators on new inputs (what TVM lowers and tunes)."""
+    from ._tvm import relax
+
+    mapping = {site.data: data}
+    if site.residual is not None:
+        mapping[site.residual] = residual
+    value = None
+    for binding in site.bindings:
+        call = binding.value
+        args = [mapping.get(a, a) for a in call.args]
+        value = bb.emit(relax.Call(call.op, args, call.attrs, call.ty_args))
+        mapping[binding.var] = value
+    return value
+
+
+def _functions(unique: dict[str, Site], body) -> object:
+    """An IRModule with one function per workload: ``f_<key>(data[, residual])``."""
+    from ._tvm import relax, tvm
+
+    mod = tvm.IRModule()
+    for key, site in unique.items():
+        bb = relax.BlockBuilder()
+        data = relax.Var("data", site.data.ty)
+        params = [data]
+        residual = None
+        if site.residual is not None:
+            residual = relax.Var("residual", site.residual.ty)
+            params.append(residual)
+        with bb.function(f"f_{key}", params):
+            with bb.dataflow():
+                out = bb.emit_output(body(bb, site, data, residual))
+            bb.emit_func_output(out)
+        mod[f"f_{key}"] = bb.get()[f"f_{key}"]
+    return mod
+
+
+def _tvm_module(unique: dict[str, Site], preset: TargetPreset, databases: Sequence[Path]):
+    from .build import apply_databases
+    from .optimize import lower
+
+    return apply_databases(lower(_functions(unique, _chain), preset), preset, databases)
+
+
+def _library_module(unique: dict[str, Site]):
+    def call(bb, site: Site, data, residual):
+        return bb.emit(site.kernel_call(data, residual))
+
+    return kernels.attach(_functions(unique, call))
+
+
+def _time_all(
+    mod, unique: dict[str, Site], preset: TargetPreset, path: Path, library: bool = False
+) -> dict[str, float]:
+    """Median microseconds of each ``f_<key>`` in ``mod``, built and loaded from ``path``."""
+    from ._tvm import relax, tvm, tvm_errors
+
+    with tvm_errors("building kernel candidates"):
+        executable = tvm.compile(mod, tvm.target.Target(preset.target))
+        options = {"options": kernels.link_options()} if library else {}
+        executable.export_library(str(path), **options)
+    if library:
+        kernels.preload()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), tvm.cpu())
+    rng = np.random.default_rng(0)
+    times = {}
+    for key, site in unique.items():
+        args = [_random(site.data, rng)]
+        if site.residual is not None:
+            args.append(_random(site.residual, rng))
+        timer = vm.time_evaluator(f"f_{key}", tvm.cpu(), number=1, repeat=7, min_repeat_ms=20)
+        times[key] = float(np.median(timer(*args).results)) * 1e6
+    return times
+
+
+def _random(var, rng):
+    from ._tvm import tvm
+
+    shape = [int(d) for d in var.ty.shape]
+    return tvm.runtime.tensor(rng.standard_normal(shape).astype("float32"))

@@ -1,0 +1,217 @@
+"""Find the convolutions a library kernel can run, and hand the chosen ones to it.
+
+A *site* is a chain in the graph's dataflow: an NHWC ``conv2d`` with constant OHWI weights,
+then optionally ``add`` of a constant bias, ``add`` of a residual tensor, and ``relu`` or
+``clip``, each intermediate used only by the next. The chain is replaced by one
+``call_dps_packed`` to the oneDNN kernel, which fuses the same epilogue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import FUNCTIONS
+
+#: Activation codes shared with dnnl_conv2d.cc.
+_RELU, _CLIP = 1, 2
+
+
+@dataclass(frozen=True)
+class Site:
+    """One convolution chain: its bindings (first to last) and what the kernel needs."""
+
+    bindings: tuple  # relax VarBindings: conv2d, [bias add], [residual add], [activation]
+    data: object  # relax Var: the NHWC input
+    weight: np.ndarray  # OHWI
+    bias: np.ndarray  # (O,)
+    residual: object  # relax Var or None
+    attrs: tuple[int | float, ...]  # the kernel's attribute arguments, in order
+
+    @property
+    def end(self):
+        """The var the chain's result is bound to."""
+        return self.bindings[-1].var
+
+    @property
+    def key(self) -> str:
+        """Workload key: equal for sites with the same shapes, attributes and epilogue."""
+        shape = [int(d) for d in self.data.ty.shape]
+        text = json.dumps([shape, list(self.weight.shape), self.residual is not None, self.attrs])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """Human-readable workload, e.g. ``conv2d 1x56x56x64 * 64x3x3x64 s1 +bias+res relu``."""
+        shape = "x".join(str(int(d)) for d in self.data.ty.shape)
+        weight = "x".join(str(d) for d in self.weight.shape)
+        epilogue = "+bias" + ("+res" if self.residual is not None else "")
+        act = {0: "", _RELU: " relu", _CLIP: " clip"}[int(self.attrs[9])]
+        return f"conv2d {shape} * {weight} s{self.attrs[0]} g{self.attrs[8]} {epilogue}{act}"
+
+    def kernel_call(self, data=None, residual=None):
+        """The ``call_dps_packed`` that replaces the chain (optionally on other input vars)."""
+        from ._tvm import relax, tvm
+
+        args = [
+            self.data if data is None else data,
+            relax.const(self.weight),
+            relax.const(self.bias),
+        ]
+        if self.residual is not None:
+            args.append(self.residual if residual is None else residual)
+        ints, floats = self.attrs[:10], self.attrs[10:]
+        args += [relax.prim_value(int(v)) for v in ints]
+        args += [relax.prim_value(tvm.tirx.FloatImm("float64", float(v))) for v in floats]
+        name = FUNCTIONS[1] if self.residual is not None else FUNCTIONS[0]
+        return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
+
+
+def find_sites(func) -> list[Site]:
+    """Every convolution chain in ``func`` (a Relax function in NHWC) the kernel can run."""
+    from ._tvm import relax
+
+    sites = []
+    for block in func.body.blocks:
+        if not isinstance(block, relax.DataflowBlock):
+            continue
+        users = relax.analysis.udchain(block)
+        by_var = {b.var: b for b in block.bindings if isinstance(b, relax.VarBinding)}
+        for binding in list(by_var.values()):
+            site = _match(binding, by_var, users)
+            if site is not None:
+                sites.append(site)
+                for claimed in site.bindings[1:]:  # one chain per binding
+                    by_var.pop(claimed.var, None)
+    return sites
+
+
+def offload(mod, keys: Iterable[str]):
+    """``mod`` with every site in ``main`` whose key is in ``keys`` run by the library kernel."""
+    from ._tvm import relax
+
+    keys = set(keys)
+    func = mod["main"]
+    chosen = {site.end: site.kernel_call() for site in find_sites(func) if site.key in keys}
+    if not chosen:
+        return mod
+    blocks = []
+    for block in func.body.blocks:
+        bindings = [
+            relax.VarBinding(b.var, chosen[b.var]) if b.var in chosen else b for b in block.bindings
+        ]
+        kind = relax.DataflowBlock if isinstance(block, relax.DataflowBlock) else relax.BindingBlock
+        blocks.append(kind(bindings))
+    body = relax.SeqExpr(blocks, func.body.body)
+    new = relax.Function(func.params, body, func.ret_ty, func.is_pure, func.attrs)
+    mod = mod.clone()  # keep the caller's module intact
+    mod["main"] = new
+    passes = [relax.transform.Normalize(), relax.transform.DeadCodeElimination()]
+    from ._tvm import tvm
+
+    return tvm.transform.Sequential(passes)(mod)
+
+
+def _match(binding, by_var, users) -> Site | None:
+    """The chain starting at ``binding`` if it is an eligible conv2d, else None."""
+    from ._tvm import relax, tvm
+
+    call = binding.value
+    if not _is_op(call, "relax.nn.conv2d"):
+        return None
+    attrs = call.attrs
+    data, weight = call.args
+    if (
+        attrs.data_layout != "NHWC"
+        or attrs.kernel_layout != "OHWI"
+        or attrs.out_layout not in ("", "NHWC")
+        or not isinstance(weight, tvm.ir.expr.Constant)
+        or str(data.ty.dtype) != "float32"
+        or str(weight.ty.dtype) != "float32"
+        or not all(hasattr(d, "value") for d in data.ty.shape)
+    ):
+        return None
+    w = _const_numpy(weight)
+    chain = [binding]
+    bias = np.zeros(w.shape[0], "float32")
+    residual = None
+    act, lo, hi = 0, 0.0, 0.0
+    nxt = _sole_user(chain[-1], by_var, users)
+    if nxt is not None and _is_op(nxt.value, "relax.add"):
+        const = _other_operand(nxt.value, chain[-1].var)
+        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(const, w.shape[0]):
+            bias = _const_numpy(const).reshape(-1).astype("float32")
+            chain.append(nxt)
+            nxt = _sole_user(chain[-1], by_var, users)
+    if nxt is not None and _is_op(nxt.value, "relax.add"):
+        other = _other_operand(nxt.value, chain[-1].var)
+        if isinstance(other, relax.Var) and _same_tensor_type(other, chain[-1].var):
+            residual = other
+            chain.append(nxt)
+            nxt = _sole_user(chain[-1], by_var, users)
+    if nxt is not None and _is_op(nxt.value, "relax.nn.relu"):
+        act = _RELU
+        chain.append(nxt)
+    elif nxt is not None and _is_op(nxt.value, "relax.maximum"):
+        lo_const = _scalar_const(_other_operand(nxt.value, chain[-1].var))
+        upper = _sole_user(nxt, by_var, users)
+        if lo_const is not None and upper is not None and _is_op(upper.value, "relax.minimum"):
+            hi_const = _scalar_const(_other_operand(upper.value, nxt.var))
+            if hi_const is not None:  # ReLU6 and other clips
+                act, lo, hi = _CLIP, lo_const, hi_const
+                chain += [nxt, upper]
+    pad = [int(p) for p in attrs.padding]
+    ints = [*(int(s) for s in attrs.strides), *pad, *(int(d) for d in attrs.dilation)]
+    ints += [int(attrs.groups), act]
+    return Site(tuple(chain), data, w, bias, residual, (*ints, lo, hi))
+
+
+def _is_op(expr, name: str) -> bool:
+    from ._tvm import relax, tvm
+
+    return isinstance(expr, relax.Call) and expr.op.same_as(tvm.ir.Op.get(name))
+
+
+def _sole_user(binding, by_var, users):
+    """The binding that alone uses ``binding.var`` inside the block, if any."""
+    from ._tvm import relax
+
+    var = binding.var
+    used_by = list(users.get(var, []))
+    if len(used_by) != 1 or not isinstance(var, relax.DataflowVar):
+        return None  # used twice, or escapes the block
+    return by_var.get(used_by[0])
+
+
+def _other_operand(call, var):
+    a, b = call.args
+    return b if a.same_as(var) else a
+
+
+def _same_tensor_type(a, b) -> bool:
+    sa, sb = a.ty, b.ty
+    return str(sa.dtype) == str(sb.dtype) and [int(d) for d in sa.shape] == [
+        int(d) for d in sb.shape
+    ]
+
+
+def _const_numpy(const) -> np.ndarray:
+    return const.value.numpy()
+
+
+def _scalar_const(expr) -> float | None:
+    """The value of a one-element float constant, else None."""
+    from ._tvm import tvm
+
+    if not isinstance(expr, tvm.ir.expr.Constant):
+        return None
+    value = _const_numpy(expr)
+    return float(value.reshape(-1)[0]) if value.size == 1 else None
+
+
+def _is_channel_vector(const, channels: int) -> bool:
+    shape = [int(d) for d in const.ty.shape]
+    return int(np.prod(shape)) == channels and shape[-1] == channels
