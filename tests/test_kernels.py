@@ -50,30 +50,51 @@ def test_every_epilogue_becomes_one_kernel_call(conv_zoo: Path) -> None:
     ])  # fmt: skip
 
 
-def test_offloaded_model_matches_onnxruntime(conv_zoo: Path, tmp_path: Path) -> None:
-    """Every convolution forced into oneDNN: outputs equal onnxruntime's."""
+def test_dense_layers_are_sites(mlp: Path) -> None:
+    from tvmforge.offload import find_sites
+
+    graph, _ = _graph(mlp)
+    described = sorted(site.describe() for site in find_sites(graph["main"]))
+    assert described == ["dense 4x32 * 32x64 +bias relu", "dense 4x64 * 64x5 +bias"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kernel", "calls", "shape"),
+    [("conv_zoo", "tvmforge_dnnl_conv2d", 5, (1, 16, 28, 28)),
+     ("mlp", "tvmforge_dnnl_dense", 2, (4, 32))],
+)  # fmt: skip
+def test_offloaded_model_matches_onnxruntime(
+    request: pytest.FixtureRequest, fixture: str, kernel: str, calls: int, shape, tmp_path: Path
+) -> None:
+    """Every site forced into oneDNN: outputs equal onnxruntime's."""
     from tvmforge._tvm import relax, tvm
     from tvmforge.offload import find_sites, offload
     from tvmforge.optimize import lower
+    from tvmforge.types import TensorSpec
     from tvmforge.validation import make_feeds, onnxruntime_outputs
 
-    graph, preset = _graph(conv_zoo)
+    model = request.getfixturevalue(fixture)
+    graph, preset = _graph(model)
     keys = {site.key for site in find_sites(graph["main"])}
     mod = lower(offload(graph, keys), preset)
-    calls = mod["main"].script().count("tvmforge_dnnl_conv2d")
-    assert calls == 5
+    assert mod["main"].script().count(kernel) == calls
     executable = tvm.compile(kernels.attach(mod), tvm.target.Target(preset.target))
     executable.export_library(str(tmp_path / "m.so"), options=kernels.link_options())
     kernels.preload()
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(tmp_path / "m.so")), tvm.cpu())
-    from tvmforge.types import TensorSpec
-
-    feeds = make_feeds((TensorSpec("x", (1, 16, 28, 28), "float32"),), seed=4)
-    ours = vm["main"](tvm.runtime.tensor(feeds["x"]))
-    theirs = onnxruntime_outputs(conv_zoo, feeds)
+    name = load_input_name(model)
+    feeds = make_feeds((TensorSpec(name, shape, "float32"),), seed=4)
+    ours = vm["main"](tvm.runtime.tensor(feeds[name]))
+    theirs = onnxruntime_outputs(model, feeds)
     for got, want in zip([ours[0].numpy(), ours[1].numpy()], theirs.values(), strict=True):
         assert float(np.std(want)) > 0.1  # not saturated: the comparison means something
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def load_input_name(model: Path) -> str:
+    import onnx
+
+    return onnx.load(str(model)).graph.input[0].name
 
 
 def test_compile_measures_each_workload_and_records_the_choice(

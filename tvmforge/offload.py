@@ -1,9 +1,11 @@
-"""Find the convolutions a library kernel can run, and hand the chosen ones to it.
+"""Find the operators a library kernel can run, and hand the chosen ones to it.
 
-A *site* is a chain in the graph's dataflow: an NHWC ``conv2d`` with constant OHWI weights,
-then optionally ``add`` of a constant bias, ``add`` of a residual tensor, and ``relu`` or
-``clip``, each intermediate used only by the next. The chain is replaced by one
-``call_dps_packed`` to the oneDNN kernel, which fuses the same epilogue.
+A *site* is a chain in the graph's dataflow that starts at an anchor, either an NHWC ``conv2d``
+with constant OHWI weights or a 2-D ``matmul`` with a constant weight (a dense layer), then
+optionally ``add`` of a constant bias, ``add`` of a residual tensor (convolutions), and
+``relu`` or a clip (``maximum`` then ``minimum`` with constants), each intermediate used only
+by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
+fuses the same epilogue.
 """
 
 from __future__ import annotations
@@ -17,20 +19,21 @@ import numpy as np
 
 from .kernels import FUNCTIONS
 
-#: Activation codes shared with dnnl_conv2d.cc.
+#: Activation codes shared with dnnl_kernels.cc.
 _RELU, _CLIP = 1, 2
 
 
 @dataclass(frozen=True)
 class Site:
-    """One convolution chain: its bindings (first to last) and what the kernel needs."""
+    """One chain: its bindings (first to last) and what the kernel needs."""
 
-    bindings: tuple  # relax VarBindings: conv2d, [bias add], [residual add], [activation]
-    data: object  # relax Var: the NHWC input
-    weight: np.ndarray  # OHWI
-    bias: np.ndarray  # (O,)
+    kind: str  # "conv2d" or "dense"
+    bindings: tuple  # relax VarBindings: anchor, [bias add], [residual add], [activation]
+    data: object  # relax Var: the input (NHWC for conv2d, (M, K) for dense)
+    weight: np.ndarray  # OHWI for conv2d, (K, N) for dense
+    bias: np.ndarray  # (output channels,)
     residual: object  # relax Var or None
-    attrs: tuple[int | float, ...]  # the kernel's attribute arguments, in order
+    attrs: tuple[int | float, ...]  # the kernel's attribute arguments, in order (see .cc)
 
     @property
     def end(self):
@@ -41,7 +44,9 @@ class Site:
     def key(self) -> str:
         """Workload key: equal for sites with the same shapes, attributes and epilogue."""
         shape = [int(d) for d in self.data.ty.shape]
-        text = json.dumps([shape, list(self.weight.shape), self.residual is not None, self.attrs])
+        text = json.dumps(
+            [self.kind, shape, list(self.weight.shape), self.residual is not None, self.attrs]
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -49,7 +54,9 @@ class Site:
         shape = "x".join(str(int(d)) for d in self.data.ty.shape)
         weight = "x".join(str(d) for d in self.weight.shape)
         epilogue = "+bias" + ("+res" if self.residual is not None else "")
-        act = {0: "", _RELU: " relu", _CLIP: " clip"}[int(self.attrs[9])]
+        act = {0: "", _RELU: " relu", _CLIP: " clip"}[int(self.attrs[-3])]
+        if self.kind == "dense":
+            return f"dense {shape} * {weight} {epilogue}{act}"
         return f"conv2d {shape} * {weight} s{self.attrs[0]} g{self.attrs[8]} {epilogue}{act}"
 
     def kernel_call(self, data=None, residual=None):
@@ -63,10 +70,13 @@ class Site:
         ]
         if self.residual is not None:
             args.append(self.residual if residual is None else residual)
-        ints, floats = self.attrs[:10], self.attrs[10:]
+        ints, floats = self.attrs[:-2], self.attrs[-2:]
         args += [relax.prim_value(int(v)) for v in ints]
         args += [relax.prim_value(tvm.tirx.FloatImm("float64", float(v))) for v in floats]
-        name = FUNCTIONS[1] if self.residual is not None else FUNCTIONS[0]
+        if self.kind == "dense":
+            name = FUNCTIONS[2]
+        else:
+            name = FUNCTIONS[1] if self.residual is not None else FUNCTIONS[0]
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
 
 
@@ -116,37 +126,25 @@ def offload(mod, keys: Iterable[str]):
 
 
 def _match(binding, by_var, users) -> Site | None:
-    """The chain starting at ``binding`` if it is an eligible conv2d, else None."""
+    """The chain starting at ``binding`` if it is an eligible anchor, else None."""
     from ._tvm import relax, tvm
 
-    call = binding.value
-    if not _is_op(call, "relax.nn.conv2d"):
+    anchor = _conv2d(binding.value) or _dense(binding.value)
+    if anchor is None:
         return None
-    attrs = call.attrs
-    data, weight = call.args
-    if (
-        attrs.data_layout != "NHWC"
-        or attrs.kernel_layout != "OHWI"
-        or attrs.out_layout not in ("", "NHWC")
-        or not isinstance(weight, tvm.ir.expr.Constant)
-        or str(data.ty.dtype) != "float32"
-        or str(weight.ty.dtype) != "float32"
-        or not all(hasattr(d, "value") for d in data.ty.shape)
-    ):
-        return None
-    w = _const_numpy(weight)
+    kind, data, w, channels, anchor_attrs = anchor
     chain = [binding]
-    bias = np.zeros(w.shape[0], "float32")
+    bias = np.zeros(channels, "float32")
     residual = None
     act, lo, hi = 0, 0.0, 0.0
     nxt = _sole_user(chain[-1], by_var, users)
     if nxt is not None and _is_op(nxt.value, "relax.add"):
         const = _other_operand(nxt.value, chain[-1].var)
-        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(const, w.shape[0]):
+        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(const, channels):
             bias = _const_numpy(const).reshape(-1).astype("float32")
             chain.append(nxt)
             nxt = _sole_user(chain[-1], by_var, users)
-    if nxt is not None and _is_op(nxt.value, "relax.add"):
+    if kind == "conv2d" and nxt is not None and _is_op(nxt.value, "relax.add"):
         other = _other_operand(nxt.value, chain[-1].var)
         if isinstance(other, relax.Var) and _same_tensor_type(other, chain[-1].var):
             residual = other
@@ -163,10 +161,55 @@ def _match(binding, by_var, users) -> Site | None:
             if hi_const is not None:  # ReLU6 and other clips
                 act, lo, hi = _CLIP, lo_const, hi_const
                 chain += [nxt, upper]
-    pad = [int(p) for p in attrs.padding]
-    ints = [*(int(s) for s in attrs.strides), *pad, *(int(d) for d in attrs.dilation)]
-    ints += [int(attrs.groups), act]
-    return Site(tuple(chain), data, w, bias, residual, (*ints, lo, hi))
+    return Site(kind, tuple(chain), data, w, bias, residual, (*anchor_attrs, act, lo, hi))
+
+
+def _conv2d(call):
+    """(kind, data, OHWI weight, out channels, attrs) of an eligible NHWC conv2d, else None."""
+    from ._tvm import tvm
+
+    if not _is_op(call, "relax.nn.conv2d"):
+        return None
+    attrs = call.attrs
+    data, weight = call.args
+    if (
+        attrs.data_layout != "NHWC"
+        or attrs.kernel_layout != "OHWI"
+        or attrs.out_layout not in ("", "NHWC")
+        or not isinstance(weight, tvm.ir.expr.Constant)
+        or not _static_f32(data)
+        or str(weight.ty.dtype) != "float32"
+    ):
+        return None
+    w = _const_numpy(weight)
+    ints = [*(int(s) for s in attrs.strides), *(int(p) for p in attrs.padding)]
+    ints += [*(int(d) for d in attrs.dilation), int(attrs.groups)]
+    return "conv2d", data, w, w.shape[0], ints
+
+
+def _dense(call):
+    """(kind, data, (K, N) weight, N, attrs) of a 2-D matmul by a constant, else None."""
+    from ._tvm import tvm
+
+    if not _is_op(call, "relax.matmul"):
+        return None
+    data, weight = call.args
+    if (
+        not isinstance(weight, tvm.ir.expr.Constant)
+        or not _static_f32(data)
+        or len(data.ty.shape) != 2
+        or len(weight.ty.shape) != 2
+        or str(weight.ty.dtype) != "float32"
+        or str(call.ty.dtype) != "float32"
+    ):
+        return None
+    w = _const_numpy(weight)
+    return "dense", data, w, w.shape[1], []
+
+
+def _static_f32(expr) -> bool:
+    ty = expr.ty
+    return str(ty.dtype) == "float32" and all(hasattr(d, "value") for d in ty.shape)
 
 
 def _is_op(expr, name: str) -> bool:

@@ -6,10 +6,17 @@ TensorIR and fuses; between them, ``offload`` may hand convolutions to a library
 
 from __future__ import annotations
 
+import logging
+
 from .targets import TargetPreset
 
+log = logging.getLogger(__name__)
+
 #: The layout library kernels want: oneDNN picks its fastest (brgconv) kernels for NHWC.
-_NHWC = {"relax.nn.conv2d": ["NHWC", "OHWI"]}
+_NHWC = {
+    "relax.nn.conv2d": ["NHWC", "OHWI"],
+    "relax.nn.conv2d_transpose": ["NCHW", "IOHW"],  # its legalization knows NCHW only
+}
 
 
 def prepare_graph(mod, preset: TargetPreset, *, nhwc: bool = False):
@@ -23,11 +30,34 @@ def prepare_graph(mod, preset: TargetPreset, *, nhwc: bool = False):
         transform.CanonicalizeBindings(),
         transform.FoldConstant(),
     ]
-    if nhwc:
-        passes += [transform.ConvertLayout(_NHWC), transform.FoldConstant()]
-    passes.append(transform.CanonicalizeBindings())
     with tvm_errors("graph optimization"), tvm.target.Target(preset.target):
+        mod = tvm.transform.Sequential(passes)(mod)
+        if nhwc and _has_conv2d(mod):
+            mod = _to_nhwc(mod)
+        return transform.CanonicalizeBindings()(mod)
+
+
+def _to_nhwc(mod):
+    """Convolutions in NHWC; TVM's layout pass failing leaves the graph as it was (logged)."""
+    from ._tvm import relax, tvm
+
+    passes = [relax.transform.ConvertLayout(_NHWC), relax.transform.FoldConstant()]
+    try:
         return tvm.transform.Sequential(passes)(mod)
+    except Exception as exc:  # noqa: BLE001 - an optimization, not a requirement
+        log.warning("NHWC layout conversion failed (%s); convolutions stay in TVM", exc)
+        return mod
+
+
+def _has_conv2d(mod) -> bool:
+    """Whether ``main`` convolves (layout conversion is for convolutions only)."""
+    from ._tvm import relax
+
+    return any(
+        isinstance(b.value, relax.Call) and getattr(b.value.op, "name", "") == "relax.nn.conv2d"
+        for block in mod["main"].body.blocks
+        for b in block.bindings
+    )
 
 
 def lower(graph, preset: TargetPreset):

@@ -9,14 +9,10 @@ kernels read slightly high; the ``overhead`` row is wall time no call accounts f
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-
-from . import manifest
-from .errors import ArtifactError
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +72,16 @@ def profile(
     """
     import numpy as np
     import tvm
-    from tvm.runtime.vm import VirtualMachine
 
+    from .session import Session
     from .validation import make_feeds
 
-    path = Path(library)
-    data = manifest.read(path)
-    manifest.check_loadable(path, data, tvm.__version__)
+    session = Session(library, threads=threads)  # checks, loads libraries, sizes the pool
+    data, threads = session.manifest, session.threads
     cuda = data["requires"].get("cuda_arch") is not None
-    threads = threads or int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
-    try:
-        module = tvm.runtime.load_module(str(path))
-    except Exception as exc:  # noqa: BLE001 - any loader failure is the artifact's
-        raise ArtifactError(f"cannot load artifact '{path}': {exc}") from exc
-    tvm.get_global_func("runtime.config_threadpool")(0, threads)
     device = tvm.cuda(0) if cuda else tvm.cpu(0)
-    vm = VirtualMachine(module, [device, tvm.cpu(0)] if cuda else [device])
-    feeds = make_feeds(manifest.tensor_specs(data, "inputs"), seed)
+    vm = session.virtual_machine()
+    feeds = make_feeds(session.input_specs, seed)
     args = [tvm.runtime.tensor(v, device) for v in feeds.values()]
 
     totals: dict[str, float] = defaultdict(float)

@@ -117,6 +117,10 @@ class Session:
 
         return tvm.cuda(0) if self._cuda else tvm.cpu(0)
 
+    def virtual_machine(self):
+        """The calling thread's TVM VirtualMachine (for instrumentation, as the profiler does)."""
+        return self._vm()
+
     def _vm(self):
         """One VirtualMachine per calling thread over the one loaded module."""
         vm = getattr(self._local, "vm", None)

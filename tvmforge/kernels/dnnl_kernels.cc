@@ -1,4 +1,5 @@
-// oneDNN 2-D convolution with fused epilogue, callable from a Relax graph via call_dps_packed.
+// oneDNN kernels with fused epilogues, callable from a Relax graph via call_dps_packed:
+// 2-D convolution (NHWC) and dense layers (x @ W + b, W constant).
 //
 // Activations are NHWC (oneDNN picks its brgconv kernels for them), weights OHWI as TVM's
 // ConvertLayout leaves them; the weights are reordered once into the primitive's preferred
@@ -8,8 +9,9 @@
 // Exported (tvm-ffi, outputs last):
 //   tvmforge_dnnl_conv2d(src, weight, bias, attrs..., dst)
 //   tvmforge_dnnl_conv2d_add(src, weight, bias, residual, attrs..., dst)
-// attrs: stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h, dilation_w,
-//        groups, activation (0 none, 1 relu, 2 clip), clip_min, clip_max.
+//     attrs: stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h,
+//            dilation_w, groups, activation (0 none, 1 relu, 2 clip), clip_min, clip_max.
+//   tvmforge_dnnl_dense(src (M, K), weight (K, N), bias (N), activation, clip_min, clip_max, dst)
 
 #include <dnnl.hpp>
 #include <tvm/ffi/container/tensor.h>
@@ -80,6 +82,14 @@ memory::desc ohwi_desc(const TensorView& w, int64_t groups) {
                       memory::dims{og * kh * kw * i, kh * kw * i, 1, kw * i, i});
 }
 
+void append_activation(dnnl::post_ops& ops, int64_t act, double lo, double hi) {
+  if (act == 1) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act == 2) {
+    ops.append_eltwise(dnnl::algorithm::eltwise_clip, static_cast<float>(lo),
+                       static_cast<float>(hi));
+  }
+}
+
 std::unique_ptr<Entry> create(const TensorView& src, const TensorView& w, const TensorView* res,
                               const TensorView& dst, const Attrs& a) {
   auto& eng = cpu_engine();
@@ -95,11 +105,7 @@ std::unique_ptr<Entry> create(const TensorView& src, const TensorView& w, const 
     entry->res_md = nhwc_desc(*res);
     ops.append_binary(dnnl::algorithm::binary_add, entry->res_md);
   }
-  if (a.act == 1) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  if (a.act == 2) {
-    ops.append_eltwise(dnnl::algorithm::eltwise_clip, static_cast<float>(a.clip_min),
-                       static_cast<float>(a.clip_max));
-  }
+  append_activation(ops, a.act, a.clip_min, a.clip_max);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -183,7 +189,69 @@ void conv2d_add(TensorView src, TensorView w, TensorView bias, TensorView res, i
   run(src, w, bias, &res, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, lo, hi), dst);
 }
 
+struct DenseEntry {
+  dnnl::matmul prim;
+  dnnl::matmul::primitive_desc pd;
+  memory weights;
+  memory::desc src_md, dst_md, bias_md;
+  size_t scratchpad_bytes;
+};
+
+DenseEntry& dense_lookup(const TensorView& src, const TensorView& w, int64_t act, double lo,
+                         double hi) {
+  static std::mutex mu;
+  static std::map<Key, std::unique_ptr<DenseEntry>> cache;
+  int64_t m = src.shape()[0], k = src.shape()[1], n = w.shape()[1];
+  Key key{{m, k, n, act, static_cast<int64_t>(lo * 1e6), static_cast<int64_t>(hi * 1e6)},
+          w.data_ptr(), false};
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  auto& eng = cpu_engine();
+  auto e = std::make_unique<DenseEntry>();
+  e->src_md = memory::desc({m, k}, memory::data_type::f32, memory::format_tag::ab);
+  e->dst_md = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);
+  e->bias_md = memory::desc({1, n}, memory::data_type::f32, memory::format_tag::ab);
+  memory::desc user_w({k, n}, memory::data_type::f32, memory::format_tag::ab);
+  memory::desc any_w({k, n}, memory::data_type::f32, memory::format_tag::any);
+  dnnl::primitive_attr attr;
+  dnnl::post_ops ops;
+  append_activation(ops, act, lo, hi);
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  e->pd = dnnl::matmul::primitive_desc(eng, e->src_md, any_w, e->bias_md, e->dst_md, attr);
+  e->prim = dnnl::matmul(e->pd);
+  e->scratchpad_bytes = e->pd.scratchpad_desc().get_size();
+  e->weights = memory(e->pd.weights_desc(), eng);
+  memory user(user_w, eng, w.data_ptr());
+  dnnl::stream s(eng);
+  dnnl::reorder(user, e->weights).execute(s, user, e->weights);
+  s.wait();
+  return *cache.emplace(key, std::move(e)).first->second;
+}
+
+void dense(TensorView src, TensorView w, TensorView bias, int64_t act, double lo, double hi,
+           TensorView dst) {
+  check_f32(src, "input");
+  check_f32(w, "weight");
+  check_f32(bias, "bias");
+  check_f32(dst, "output");
+  DenseEntry& e = dense_lookup(src, w, act, lo, hi);
+  auto& eng = cpu_engine();
+  thread_local dnnl::stream stream(eng);
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < e.scratchpad_bytes) scratch.resize(e.scratchpad_bytes);
+  e.prim.execute(stream, {{DNNL_ARG_SRC, memory(e.src_md, eng, src.data_ptr())},
+                          {DNNL_ARG_WEIGHTS, e.weights},
+                          {DNNL_ARG_BIAS, memory(e.bias_md, eng, bias.data_ptr())},
+                          {DNNL_ARG_DST, memory(e.dst_md, eng, dst.data_ptr())},
+                          {DNNL_ARG_SCRATCHPAD,
+                           memory(e.pd.scratchpad_desc(), eng, scratch.data())}});
+  stream.wait();
+}
+
 }  // namespace
 
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_dense, dense);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d, conv2d);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d_add, conv2d_add);
