@@ -59,7 +59,7 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
             compile_s=round(time.monotonic() - started, 1),
             scheduled=facts["scheduled_functions"],
             functions=facts["functions"],
-            onednn_convs=_onednn_convs(artifact.manifest.get("kernels", [])),
+            onednn_layers=_onednn_layers(artifact.manifest.get("kernels", [])),
             tuning_s=round(tuning.seconds, 1) if tuning else 0.0,
             trials_spent=tuning.trials_spent if tuning else 0,
             trials_in_db=tuning.trials_total if tuning else 0,
@@ -80,7 +80,7 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
     }
 
 
-def _onednn_convs(choices: list[dict]) -> str:
+def _onednn_layers(choices: list[dict]) -> str:
     """``"chosen/offered"`` convolution sites, or "" when none was offered."""
     offered = sum(c["sites"] for c in choices)
     chosen = sum(c["sites"] for c in choices if c["winner"] == "onednn")
@@ -148,10 +148,10 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
         f"TVM {env['tvm']}, onnxruntime {env['onnxruntime']}. Ratio = tvmforge / onnxruntime "
         "median (below 1.00: tvmforge faster). The machine is shared: compare ratios, not ms.",
         "",
-        f"Kernels: {env.get('kernels', 'tvm')} (`oneDNN convs`: convolutions whose oneDNN kernel "
+        f"Kernels: {env.get('kernels', 'tvm')} (`oneDNN`: conv and dense layers whose oneDNN kernel "
         "measured faster than TVM's and was built in).",
         "",
-        "| model | tier | scheduled | oneDNN convs | tvmforge median ms | p90 | onnxruntime median ms "
+        "| model | tier | scheduled | oneDNN | tvmforge median ms | p90 | onnxruntime median ms "
         "| p90 | ratio | tuning s | trials | compile s | status |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -161,7 +161,7 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
             continue
         head.append(
             f"| {r['model']} | {r['tier']} | {r['scheduled']}/{r['functions']} | "
-            f"{r.get('onednn_convs', '')} | "
+            f"{r.get('onednn_layers', '')} | "
             f"{r['tvmforge_median_ms']:.2f} | {r['tvmforge_p90_ms']:.2f} | {r['ort_median_ms']:.2f} "
             f"| {r['ort_p90_ms']:.2f} | **{r['ratio']:.2f}** | {r['tuning_s']:.0f} | "
             f"{r['trials_in_db']} | {r['compile_s']:.0f} | ok |"

@@ -39,16 +39,16 @@ def _job(folder: Path) -> Path:
 def test_job_file_problems_are_listed_at_once(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(
-        'colour = "red"\nstrategy = "fastest"\n[[models]]\npath = "missing.onnx"\n'
-        'input_shapes = { x = [1, -3] }\n[[models]]\nname = "no path"\n',
+        'colour = "red"\nstrategy = "fastest"\nkernels = "mkl"\n[[models]]\n'
+        'path = "missing.onnx"\ninput_shapes = { x = [1, -3] }\n[[models]]\nname = "no path"\n',
         encoding="utf-8",
     )
     with pytest.raises(JobError) as err:
         load_job(path)
     message = str(err.value)
     assert "\n" not in message
-    for piece in ("unknown key 'colour'", "missing.onnx", "strategy", "input_shapes.x",
-                  "models[1] needs a 'path'"):  # fmt: skip
+    for piece in ("unknown key 'colour'", "missing.onnx", "strategy", "kernels must be one of",
+                  "input_shapes.x", "models[1] needs a 'path'"):  # fmt: skip
         assert piece in message
 
 

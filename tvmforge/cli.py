@@ -192,9 +192,9 @@ def _compile_summary(artifact, seconds: float) -> str:
     m = artifact.manifest
     tuned = f"{m['tuning']['scheduled_functions']}/{m['tuning']['functions']} functions tuned"
     if m.get("kernels"):
-        convs = sum(c["sites"] for c in m["kernels"])
+        sites = sum(c["sites"] for c in m["kernels"])
         onednn = sum(c["sites"] for c in m["kernels"] if c["winner"] == "onednn")
-        tuned += f", {onednn}/{convs} convolutions faster in oneDNN"
+        tuned += f", {onednn}/{sites} conv/dense layers faster in oneDNN"
     if artifact.validation is None and not m["config"].get("validate", True):
         check = "not validated (--no-validate)"
     elif artifact.validation is None:

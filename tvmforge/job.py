@@ -10,6 +10,7 @@ commands. Keys share their names with ``CompileOptions`` fields where they mean 
     time_budget = "20m"             # per model and target (seconds, or 90s / 30m / 2h)
     min_trials_per_task = 8
     strategy = "evolutionary"       # or "replay-trace"
+    kernels = "auto"                # oneDNN kernels as per-operator candidates: auto, onednn, tvm
     regression_threshold = 0.10     # flag a model 10% slower than its best previous night
     repeats = 30                    # benchmark repeats (warm-up: 5)
     register = true                 # MLflow registry: "<model>-<target>", aliases candidate/champion
@@ -32,14 +33,18 @@ from typing import Any
 
 from .errors import JobError
 
-_BUDGET_KEYS = ("trials_per_night", "time_budget", "min_trials_per_task", "strategy", "targets")
+_BUDGET_KEYS = (
+    "trials_per_night", "time_budget", "min_trials_per_task", "strategy", "kernels", "targets",
+)  # fmt: skip
 _JOB_KEYS = {
     "name", "targets", "trials_per_night", "time_budget", "min_trials_per_task", "strategy",
+    "kernels",
     "regression_threshold", "repeats", "register", "tuning_dir", "output_dir", "experiment",
     "threads", "models",
 }  # fmt: skip
 _MODEL_KEYS = {"path", "input_shapes", "name", *_BUDGET_KEYS}
 _STRATEGIES = ("evolutionary", "replay-trace")
+_KERNELS = ("auto", "onednn", "tvm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class JobModel:
     time_budget_s: float | None
     min_trials_per_task: int
     strategy: str
+    kernels: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,9 @@ def _model(
     strategy = merged.get("strategy", "evolutionary")
     if strategy not in _STRATEGIES:
         problems.append(f"{where}: strategy must be one of {', '.join(_STRATEGIES)}")
+    kernels = merged.get("kernels", "auto")
+    if kernels not in _KERNELS:
+        problems.append(f"{where}: kernels must be one of {', '.join(_KERNELS)}")
     shapes = {}
     for name, dims in dict(merged.get("input_shapes", {})).items():
         if not isinstance(dims, list) or not all(isinstance(d, int) and d > 0 for d in dims):
@@ -154,6 +163,7 @@ def _model(
         time_budget_s=_seconds(merged.get("time_budget"), where, problems),
         min_trials_per_task=int(_number(merged, "min_trials_per_task", 8, problems, where)),
         strategy=str(strategy),
+        kernels=str(kernels),
     )
 
 

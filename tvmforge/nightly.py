@@ -161,7 +161,7 @@ def _measure(ctx: _Context, trials: int, run_id: str | None) -> EntryResult:
     options = CompileOptions(
         target=ctx.target, input_shapes=m.input_shapes, tune=m.trials_per_night > 0,
         trials=trials, time_budget_s=m.time_budget_s, min_trials_per_task=m.min_trials_per_task,
-        strategy=m.strategy, tuning_dir=ctx.job.tuning_dir, track=False,
+        strategy=m.strategy, kernels=m.kernels, tuning_dir=ctx.job.tuning_dir, track=False,
     )  # fmt: skip
     if ctx.tracking:
         track.log_params(

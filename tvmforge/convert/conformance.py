@@ -142,6 +142,7 @@ def _short(exc: BaseException) -> str:
 
 def run_onnxruntime(case) -> str:
     """'' when onnxruntime passes ``case``, else the reason."""
+    import numpy as np
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -153,7 +154,9 @@ def run_onnxruntime(case) -> str:
         )
         names = [i.name for i in session.get_inputs()]
         for inputs, outputs in _data_sets(case):
-            got = session.run(None, dict(zip(names, inputs, strict=False)))
+            # 0-d inputs arrive as numpy scalars, which onnxruntime's run() rejects
+            feeds = [np.asarray(x) if isinstance(x, np.generic) else x for x in inputs]
+            got = session.run(None, dict(zip(names, feeds, strict=False)))
             why = compare(outputs, got)
             if why:
                 return why
