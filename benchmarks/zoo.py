@@ -46,9 +46,10 @@ def _torch(module: str) -> Callable[[Path], Path]:
     def obtain(cache: Path) -> Path:
         import importlib
 
-        builder = importlib.import_module(f".models.{module}", __package__)
         out = cache / f"{module}.onnx"
-        return out if out.exists() else builder.export(out)
+        if out.exists():  # exported before: no torch needed
+            return out
+        return importlib.import_module(f".models.{module}", __package__).export(out)
 
     return obtain
 

@@ -44,7 +44,7 @@ class CompileOptions:
     tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str | None = None  # default: one experiment per model, named after it
     register: str | None = None  # compile: register the pyfunc model under this name
-    kernels: str = "auto"  # "auto", "onednn" or "tvm": offer oneDNN convolutions per operator
+    kernels: str = "auto"  # "auto", "onednn", "tvm": oneDNN conv/dense layers as candidates
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -192,7 +192,7 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
 
 
 def _with_library_kernels(prepared: Prepared, databases: list[Path]):
-    """The module to build, each convolution run by the faster of TVM and oneDNN here."""
+    """The module to build, each conv/dense layer run by the faster of TVM and oneDNN here."""
     from . import kernels
     from .kernel_choice import choose
     from .offload import offload

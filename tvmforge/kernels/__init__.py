@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import sysconfig
 from pathlib import Path
 
 from ..errors import ArtifactError, TargetError
+
+log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("dnnl_kernels.cc")
 #: Functions the object exports (tvm-ffi symbols), called from the graph via call_dps_packed.
@@ -59,6 +62,8 @@ def wanted(choice: str, preset, remote: bool = False) -> bool:
         raise TargetError(f"unknown --kernels '{choice}'; use auto, onednn or tvm")
     fits = preset.target.get("kind") == "llvm" and preset.arch == "x86_64" and not preset.is_cross
     if choice == "auto":
+        if fits and not remote and not available():
+            log.info("oneDNN kernels unavailable (oneDNN or g++ missing): TVM kernels only")
         return fits and not remote and available()
     if not fits or remote:
         raise TargetError(
