@@ -156,3 +156,14 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
         inits,
     )
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def softmax_rows(path: Path, rows: int, cols: int = 1024) -> Path:
+    """Exp and Softmax over a (rows, cols) input: one fused task whose shape follows ``rows``."""
+    graph = helper.make_graph(
+        [helper.make_node("Exp", ["x"], ["e"]), helper.make_node("Softmax", ["e"], ["y"], axis=1)],
+        "softmax_rows",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, cols])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, cols])],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)

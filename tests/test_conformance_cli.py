@@ -35,3 +35,13 @@ def test_benchmark_script_resumes(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "1 cases: tvmforge 100.0%" in run.stdout
     assert results.read_text().count("test_relu") == 1  # resumed: nothing ran again
+
+
+def test_scalar_inputs_reach_onnxruntime_as_arrays() -> None:
+    """test_clip feeds min and max as 0-d inputs; onnxruntime must get the same comparison."""
+    import onnx.backend.test.case.node as cases
+
+    from tvmforge.convert.conformance import run_onnxruntime
+
+    case = next(c for c in cases.collect_testcases(None) if c.name == "test_clip")
+    assert run_onnxruntime(case) == ""

@@ -181,6 +181,7 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
         tuning=facts,
         config=options.to_json(),
         kernel_choices=[c.to_json() for c in choices],
+        threads=_threads(),
     )
     validation = None
     runnable, _why = can_run_here(prepared.preset)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import kernels, manifest, tuning_db
-from .targets import TargetPreset
+from .targets import TargetPreset, can_run_here
 from .types import Artifact, BoundModel, TensorSpec
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ def export(
     tuning: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     kernel_choices: Sequence[dict[str, Any]] = (),
+    threads: int | None = None,
 ) -> Artifact:
     """Compile an optimized module for ``preset`` and export ``out`` (.so) with its manifest.
 
@@ -73,6 +74,8 @@ def export(
         config: the effective compile options, recorded in the manifest.
         kernel_choices: the measured TVM-or-oneDNN choice per convolution workload; when any
             chose oneDNN, ``mod`` calls it and the ``.so`` links ``libdnnl``.
+        threads: threads to time transferred schedules with (default: all cores); functions
+            without an exact record get the nearest record's schedule when it measures faster.
     """
     from ._tvm import tvm, tvm_errors
 
@@ -80,8 +83,13 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     mod = apply_databases(mod, preset, databases)
     tuned, total = scheduled_functions(mod)
+    transferred = 0
     if preset.is_cuda:
         mod = _gpu_default_schedules(mod, preset)
+    elif can_run_here(preset)[0] and databases:
+        from .transfer import transfer_schedules
+
+        mod, transferred = transfer_schedules(mod, preset, databases, threads or _all_cores())
     outputs = output_specs(mod, bound)
     with tvm_errors("compilation"):
         executable = tvm.compile(mod, tvm.target.Target(preset.target))
@@ -107,7 +115,12 @@ def export(
             "libraries": [kernels.LIBRARY] if library else [],
         },
         "kernels": list(kernel_choices),
-        "tuning": {**(tuning or {}), "scheduled_functions": tuned, "functions": total},
+        "tuning": {
+            **(tuning or {}),
+            "scheduled_functions": tuned,
+            "transferred_functions": transferred,
+            "functions": total,
+        },
         "validation": None,
         "config": config or {},
         "built_on": {"machine": platform.machine(), "cpu": platform.processor() or ""},
@@ -157,3 +170,9 @@ def _tvmforge_version() -> str:
         return version("tvmforge")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def _all_cores() -> int:
+    import os
+
+    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
