@@ -11,7 +11,7 @@ from tests import models
 def test_schedule_of_another_shape_is_replayed_measured_and_kept(tmp_path: Path) -> None:
     small = models.softmax_rows(tmp_path / "small.onnx", rows=256)
     large = models.softmax_rows(tmp_path / "large.onnx", rows=1024)
-    tuned = tvmforge.tune(small, trials=16, min_trials_per_task=4, tuning_dir=tmp_path / "tl",
+    tuned = tvmforge.tune(small, trials=4, min_trials_per_task=4, tuning_dir=tmp_path / "tl",
                           strategy="replay-trace", schedules_dir=None)  # fmt: skip
     assert all(t.best_us is not None for t in tuned.tasks)
     # the small model's database, shipped as if curated for this target

@@ -266,7 +266,12 @@ def log_artifact(artifact: Artifact, *, register: str | None = None) -> str | No
         {
             "library_bytes": artifact.library.stat().st_size,
             "scheduled_functions": m["tuning"].get("scheduled_functions"),
+            "transferred_functions": m["tuning"].get("transferred_functions"),
             "functions": m["tuning"].get("functions"),
+            "library_kernel_sites": sum(c["sites"] for c in m.get("kernels", [])),
+            "onednn_sites": sum(
+                c["sites"] for c in m.get("kernels", []) if c["winner"] == "onednn"
+            ),
         }
     )
     if artifact.validation is not None:
