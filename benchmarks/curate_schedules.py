@@ -59,9 +59,16 @@ def curate(sources: list[Path], target: str, out_root: Path) -> dict:
         merged.dump_pruned(pruned)
         kept = len(pruned.get_all_tuning_records())
         out.mkdir(parents=True, exist_ok=True)
+        for name in (tuning_db.WORKLOADS, tuning_db.RECORDS):  # replaced, plain or packed
+            for stale in (out / name, out / (name + tuning_db.PACKED)):
+                stale.unlink(missing_ok=True)
         shutil.copyfile(Path(tmp) / tuning_db.RECORDS, out / tuning_db.RECORDS)
         compact_workloads(Path(tmp) / tuning_db.WORKLOADS, out / tuning_db.WORKLOADS)
-    size = sum((out / n).stat().st_size for n in (tuning_db.WORKLOADS, tuning_db.RECORDS))
+        tuning_db.pack(out)
+    size = sum(
+        (out / (n + tuning_db.PACKED)).stat().st_size
+        for n in (tuning_db.WORKLOADS, tuning_db.RECORDS)
+    )
     return {"target": target, "sources": len(sources) + len(existing), "records_seen": seen,
             "failed_skipped": skipped, "workloads_kept": kept, "bytes": size, "out": str(out)}  # fmt: skip
 

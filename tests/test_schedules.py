@@ -23,14 +23,14 @@ needs_avx512_db = pytest.mark.skipif(
 @pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
 def test_shipped_database_loads_and_is_small(folder: Path) -> None:
     assert folder.name in static_presets(), "the folder name must be a preset name"
-    size = sum((folder / n).stat().st_size for n in (tuning_db.WORKLOADS, tuning_db.RECORDS))
-    assert size < 5 * 2**20
+    packed = [folder / (n + tuning_db.PACKED) for n in (tuning_db.WORKLOADS, tuning_db.RECORDS)]
+    assert sum(p.stat().st_size for p in packed) < 2**20  # shipped packed, and small
     (db,) = tuning_db.open_readonly([folder])
     records = db.get_all_tuning_records()
     assert records and len(records) == len({json.dumps(r.workload.as_json()) for r in records})
 
 
-def _tinynet_module(target: str):
+def _tinynet_module(target: str, nhwc: bool):
     from tvmforge.convert import to_relax
     from tvmforge.load import load_model
     from tvmforge.optimize import optimize
@@ -39,18 +39,21 @@ def _tinynet_module(target: str):
 
     preset = resolve_target(target)
     return optimize(
-        to_relax(bind_shapes(load_model(REPO / "models" / "tinynet.onnx"))), preset
+        to_relax(bind_shapes(load_model(REPO / "models" / "tinynet.onnx"))), preset, nhwc=nhwc
     ), preset
 
 
-@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: p.name)
-def test_shipped_schedules_apply_to_a_matching_workload(folder: Path) -> None:
+CASES = [(f, False) for f in SHIPPED] + [(AVX512, True)]  # NHWC: the graph oneDNN builds use
+
+
+@pytest.mark.parametrize(("folder", "nhwc"), CASES, ids=lambda c: getattr(c, "name", f"nhwc={c}"))
+def test_shipped_schedules_apply_to_a_matching_workload(folder: Path, nhwc: bool) -> None:
     import tvm_ffi
 
     from tvmforge._tvm import tvm
     from tvmforge.build import apply_databases, scheduled_functions
 
-    mod, preset = _tinynet_module(folder.name)
+    mod, preset = _tinynet_module(folder.name, nhwc)
     untuned = apply_databases(mod, preset, [])
     tuned = apply_databases(mod, preset, [folder])
     done, total = scheduled_functions(tuned)

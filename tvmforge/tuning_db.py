@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 WORKLOADS = "database_workload.json"
 RECORDS = "database_tuning_record.json"
+#: Curated databases are shipped xz-compressed (TIR workloads in JSON shrink about 40x).
+PACKED = ".xz"
 
 
 def locked(work_dir: Path) -> contextlib.AbstractContextManager[None]:
@@ -74,8 +76,50 @@ def open_database(work_dir: Path):
 
 
 def is_database(path: Path) -> bool:
-    """Whether ``path`` holds a tuning database."""
-    return (path / WORKLOADS).is_file() and (path / RECORDS).is_file()
+    """Whether ``path`` holds a tuning database, plain or packed."""
+    return _has(path, "") or _has(path, PACKED)
+
+
+def _has(path: Path, suffix: str) -> bool:
+    return (path / (WORKLOADS + suffix)).is_file() and (path / (RECORDS + suffix)).is_file()
+
+
+def pack(path: Path) -> None:
+    """Compress the database in ``path`` in place (what ``schedules/`` ships)."""
+    import lzma
+
+    for name in (WORKLOADS, RECORDS):
+        data = (path / name).read_bytes()
+        (path / (name + PACKED)).write_bytes(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+        (path / name).unlink()
+
+
+def readable(path: Path, cache: Path | None = None) -> Path:
+    """``path`` itself when plain; for a packed database, its files unpacked into a cache
+    folder named after their digest (unpacked once, then reused)."""
+    import lzma
+    import tempfile
+
+    if _has(path, ""):
+        return path
+    h = hashlib.sha256()
+    for name in (WORKLOADS, RECORDS):
+        h.update((path / (name + PACKED)).read_bytes())
+    root = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tvmforge"
+    out = root / "schedules" / h.hexdigest()[:16]
+    if _has(out, ""):
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent))
+    for name in (WORKLOADS, RECORDS):
+        (tmp / name).write_bytes(lzma.decompress((path / (name + PACKED)).read_bytes()))
+    try:
+        tmp.rename(out)
+    except OSError:  # another process unpacked it first
+        for name in (WORKLOADS, RECORDS):
+            (tmp / name).unlink()
+        tmp.rmdir()
+    return out
 
 
 def open_readonly(paths: list[Path]) -> list:
@@ -87,6 +131,7 @@ def open_readonly(paths: list[Path]) -> list:
         if not is_database(path):
             continue
         try:
+            path = readable(path)
             dbs.append(
                 ms.database.JSONDatabase(
                     path_workload=str(path / WORKLOADS),
