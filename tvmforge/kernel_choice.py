@@ -64,7 +64,7 @@ def choose(
     for site in sites:
         unique.setdefault(site.key, site)
         counts[site.key] = counts.get(site.key, 0) + 1
-    configure_threads(threads)
+    configure_threads(threads, library=True)
     with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
         tvm_mod = _tvm_module(unique, preset, databases)
         tvm_times = _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so")
@@ -91,7 +91,7 @@ def library_times(graph, preset: TargetPreset, threads: int) -> dict[str, float]
     unique = {site.key: site for site in find_sites(graph["main"])}
     if not unique:
         return {}
-    configure_threads(threads)
+    configure_threads(threads, library=True)
     lowered = lower(_functions(unique, _chain), preset)
     with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
         times = _time_all(_library_module(unique), unique, preset, Path(tmp) / "lib.so", True)
