@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: TVM must beat the library by this factor to be kept (measurement noise favours no one).
 _MARGIN = 1.0
+#: A first run this many times slower than the rival's best is not repeated.
+_HOPELESS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +68,10 @@ def choose(
         counts[site.key] = counts.get(site.key, 0) + 1
     configure_threads(threads, library=True)
     with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
-        tvm_mod = _tvm_module(unique, preset, databases)
-        tvm_times = _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so")
         lib_mod = _library_module(unique)
         lib_times = _time_all(lib_mod, unique, preset, Path(tmp) / "lib.so", library=True)
+        tvm_mod = _tvm_module(unique, preset, databases)
+        tvm_times = _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so", rivals=lib_times)
     choices = [
         KernelChoice(key, site.describe(), counts[key], tvm_times[key], lib_times[key])
         for key, site in unique.items()
@@ -163,9 +165,16 @@ def _library_module(unique: dict[str, Site]):
 
 
 def _time_all(
-    mod, unique: dict[str, Site], preset: TargetPreset, path: Path, library: bool = False
+    mod,
+    unique: dict[str, Site],
+    preset: TargetPreset,
+    path: Path,
+    library: bool = False,
+    rivals: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Microseconds (best of 7 repeats) of each ``f_<key>`` in ``mod``, built and loaded from ``path``."""
+    """Microseconds (best of 7 repeats) of each ``f_<key>`` in ``mod``, built and loaded from
+    ``path``. A function whose first run is ``_HOPELESS`` times slower than its rival's best
+    keeps that one run's time: repeating a naive kernel that has lost costs minutes."""
     from ._tvm import relax, tvm, tvm_errors
 
     with tvm_errors("building kernel candidates"):
@@ -181,6 +190,12 @@ def _time_all(
         args = [_random(site.data, rng)]
         if site.residual is not None:
             args.append(_random(site.residual, rng))
+        if rivals is not None:
+            once = vm.time_evaluator(f"f_{key}", tvm.cpu(), number=1, repeat=1)
+            first_us = float(once(*args).results[0]) * 1e6
+            if first_us > _HOPELESS * rivals[key]:
+                times[key] = first_us
+                continue
         timer = vm.time_evaluator(f"f_{key}", tvm.cpu(), number=1, repeat=7, min_repeat_ms=20)
         times[key] = float(np.min(timer(*args).results)) * 1e6  # least disturbed repeat
     return times
