@@ -23,7 +23,9 @@ from .targets import TargetPreset
 log = logging.getLogger(__name__)
 
 #: Candidates replayed per function, nearest first.
-_TRIES = 3
+_TRIES = 2
+#: Wall-clock budget for the whole transfer: each candidate is compiled, about a second apiece.
+BUDGET_S = 90.0
 _BLOCK = re.compile(r'T\.sblock\("([^"]+)"\)')
 _ITERS = re.compile(r'T\.axis\.remap\("([SR]+)"')
 
@@ -48,9 +50,15 @@ def transfer_schedules(mod, preset: TargetPreset, databases: Sequence[Path], thr
         return mod, 0
     configure_threads(threads)
     target = tvm.target.Target(preset.target)
+    import time
+
     mod = mod.clone()
     done = 0
+    started = time.monotonic()
     for gv, func in pending:
+        if time.monotonic() - started > BUDGET_S:
+            log.info("transfer stopped after %.0f s (time budget)", BUDGET_S)
+            break
         candidates = index.get(_signature(func), [])
         size = _output_size(func)
         candidates = sorted(candidates, key=lambda c: abs(math.log(c[0] / size)))[:_TRIES]
