@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 _TRIES = 2
 #: Wall-clock budget for the whole transfer: each candidate is compiled, about a second apiece.
 BUDGET_S = 90.0
+#: Functions with larger outputs are left alone: compiling a replayed schedule for a 640x640
+#: feature map took minutes (PP-OCRv4 det), and no budget can interrupt one compilation.
+MAX_OUTPUT_ELEMENTS = 1 << 22
 _BLOCK = re.compile(r'T\.sblock\("([^"]+)"\)')
 _ITERS = re.compile(r'T\.axis\.remap\("([SR]+)"')
 
@@ -59,8 +62,10 @@ def transfer_schedules(mod, preset: TargetPreset, databases: Sequence[Path], thr
         if time.monotonic() - started > BUDGET_S:
             log.info("transfer stopped after %.0f s (time budget)", BUDGET_S)
             break
-        candidates = index.get(_signature(func), [])
         size = _output_size(func)
+        if size > MAX_OUTPUT_ELEMENTS:
+            continue
+        candidates = index.get(_signature(func), [])
         candidates = sorted(candidates, key=lambda c: abs(math.log(c[0] / size)))[:_TRIES]
         best = _fastest(func, [trace for _, trace in candidates], target)
         if best is not None:
