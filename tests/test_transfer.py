@@ -19,7 +19,7 @@ def test_schedule_of_another_shape_is_replayed_measured_and_kept(tmp_path: Path)
     shipped.mkdir()
     (shipped / "host").symlink_to(tuned.work_dir.resolve(), target_is_directory=True)
     artifact = tvmforge.compile(large, tmp_path / "large.so", tuning_dir=tmp_path / "tl2",
-                                schedules_dir=shipped)  # fmt: skip
+                                schedules_dir=shipped, transfer=True)  # fmt: skip
     facts = artifact.manifest["tuning"]
     assert facts["scheduled_functions"] == 0  # no exact record for the 1024-row workload
     assert facts["transferred_functions"] >= 1

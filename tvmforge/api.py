@@ -45,6 +45,7 @@ class CompileOptions:
     experiment: str | None = None  # default: one experiment per model, named after it
     register: str | None = None  # compile: register the pyfunc model under this name
     kernels: str = "auto"  # "auto", "onednn", "tvm": oneDNN conv/dense layers as candidates
+    transfer: bool = False  # replay the nearest record on functions without one (see transfer.py)
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -182,6 +183,7 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
         config=options.to_json(),
         kernel_choices=[c.to_json() for c in choices],
         threads=_threads(),
+        transfer=options.transfer,
     )
     validation = None
     runnable, _why = can_run_here(prepared.preset)

@@ -61,6 +61,7 @@ def export(
     config: dict[str, Any] | None = None,
     kernel_choices: Sequence[dict[str, Any]] = (),
     threads: int | None = None,
+    transfer: bool = False,
 ) -> Artifact:
     """Compile an optimized module for ``preset`` and export ``out`` (.so) with its manifest.
 
@@ -74,8 +75,9 @@ def export(
         config: the effective compile options, recorded in the manifest.
         kernel_choices: the measured TVM-or-oneDNN choice per convolution workload; when any
             chose oneDNN, ``mod`` calls it and the ``.so`` links ``libdnnl``.
-        threads: threads to time transferred schedules with (default: all cores); functions
-            without an exact record get the nearest record's schedule when it measures faster.
+        threads: threads to time transferred schedules with (default: all cores).
+        transfer: functions without an exact record get the nearest record's schedule when it
+            measures faster (opt-in: each candidate is compiled, minutes on large models).
     """
     from ._tvm import tvm, tvm_errors
 
@@ -86,7 +88,7 @@ def export(
     transferred = 0
     if preset.is_cuda:
         mod = _gpu_default_schedules(mod, preset)
-    elif can_run_here(preset)[0] and databases:
+    elif transfer and can_run_here(preset)[0] and databases:
         from .transfer import transfer_schedules
 
         mod, transferred = transfer_schedules(mod, preset, databases, threads or _all_cores())

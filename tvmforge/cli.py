@@ -47,6 +47,9 @@ def _add_compile_options(p: argparse.ArgumentParser, *, tuning_flag: bool) -> No
     p.add_argument(
         "--no-simplify", action="store_true", help="skip onnxruntime graph simplification"
     )
+    p.add_argument("--transfer-schedules", action="store_true",
+                   help="give functions with no tuning record the nearest record's schedule "
+                        "when it measures faster (compiles each candidate: slower builds)")  # fmt: skip
     p.add_argument("--kernels", choices=["auto", "onednn", "tvm"], default="auto",
                    help="offer oneDNN convolutions, chosen per operator by measurement "
                         "(auto: on x86 when installed; tvm: never)")  # fmt: skip
@@ -168,6 +171,7 @@ def _options(args: argparse.Namespace, **extra):
         schedules_dir=args.schedules_dir or SHIPPED_SCHEDULES,
         simplify=not args.no_simplify,
         kernels=args.kernels,
+        transfer=args.transfer_schedules,
         rpc_tracker=args.rpc_tracker,
         rpc_key=args.rpc_key,
         rpc_wait_s=args.rpc_wait,
