@@ -10,6 +10,7 @@ from typing import Any
 
 from . import manifest
 from .errors import ValidationError
+from .session import default_threads
 from .targets import TargetPreset, can_run_here, resolve_target
 from .track import tracked
 from .types import Artifact, BenchReport, BoundModel, TuningResult
@@ -100,7 +101,7 @@ def tune_prepared(
     if prepared.library:
         from .kernel_choice import library_times
 
-        library_us = library_times(prepared.graph, prepared.preset, _threads())
+        library_us = library_times(prepared.graph, prepared.preset, default_threads())
     return run_tuning(
         prepared.mod,
         prepared.preset,
@@ -114,13 +115,6 @@ def tune_prepared(
         runner=runner,
         library_us=library_us,
     )
-
-
-def _threads() -> int:
-    """The thread count artifacts are measured with here (TVM_NUM_THREADS, else all cores)."""
-    import os
-
-    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
 
 
 @tracked("tune")
@@ -182,7 +176,7 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
         tuning=facts,
         config=options.to_json(),
         kernel_choices=[c.to_json() for c in choices],
-        threads=_threads(),
+        threads=default_threads(),
         transfer=options.transfer,
     )
     validation = None
@@ -201,7 +195,7 @@ def _with_library_kernels(prepared: Prepared, databases: list[Path]):
     from .offload import offload
     from .optimize import lower
 
-    choices = choose(prepared.graph, prepared.preset, databases, _threads())
+    choices = choose(prepared.graph, prepared.preset, databases, default_threads())
     winners = {c.key for c in choices if c.winner == "onednn"}
     if not winners:
         return prepared.mod, choices

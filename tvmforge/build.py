@@ -89,9 +89,10 @@ def export(
     if preset.is_cuda:
         mod = _gpu_default_schedules(mod, preset)
     elif transfer and can_run_here(preset)[0] and databases:
+        from .session import default_threads
         from .transfer import transfer_schedules
 
-        mod, transferred = transfer_schedules(mod, preset, databases, threads or _all_cores())
+        mod, transferred = transfer_schedules(mod, preset, databases, threads or default_threads())
     outputs = output_specs(mod, bound)
     with tvm_errors("compilation"):
         executable = tvm.compile(mod, tvm.target.Target(preset.target))
@@ -172,9 +173,3 @@ def _tvmforge_version() -> str:
         return version("tvmforge")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def _all_cores() -> int:
-    import os
-
-    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)

@@ -61,8 +61,9 @@ class Session:
                 f"artifact '{self.path}' runs on a CUDA GPU ({self.manifest['requires']['cuda_arch']}) "
                 "and none is visible here; run it on a GPU host or compile with --target host"
             )
-        self.threads = threads or int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
-        if self.manifest["requires"].get("libraries"):
+        self.threads = threads or default_threads()
+        self._library = bool(self.manifest["requires"].get("libraries"))
+        if self._library:
             from .kernels import preload
 
             preload()
@@ -161,6 +162,11 @@ class Session:
         if problems:
             raise FeedError("; ".join(problems))
         return arrays
+
+
+def default_threads() -> int:
+    """Threads when none are asked for: ``TVM_NUM_THREADS``, else every core (not TVM's half)."""
+    return int(os.environ.get("TVM_NUM_THREADS") or os.cpu_count() or 1)
 
 
 def configure_threads(threads: int, library: bool = False) -> None:
