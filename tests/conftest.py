@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,14 @@ import pytest
 from tests import models
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_tracking_in_fixtures() -> Iterator[None]:
+    """Module and session fixtures run before ``_isolated_cwd``: keep them off MLflow too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TVMFORGE_NO_TRACK", "1")
+        yield
 
 
 @pytest.fixture(autouse=True)
