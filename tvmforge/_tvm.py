@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import tvm
 from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx, onnx_frontend
@@ -33,6 +34,7 @@ __all__ = [
     "from_onnx",
     "ms",
     "onnx_frontend",
+    "random_tensor",
     "relax",
     "tvm",
     "tvm_errors",
@@ -53,3 +55,14 @@ def tvm_errors(stage: str) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - see the docstring
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise InternalError(f"TVM failed during {stage}: {first} (rerun with --debug)") from exc
+
+
+def random_tensor(ty, rng: np.random.Generator) -> tvm.runtime.Tensor:
+    """A seeded random tensor for a Relax tensor type or TIR buffer (static shape).
+
+    Floats are ~N(0,1); integers and bools are 0 or 1, valid as indices into any dim.
+    """
+    shape = [int(d) for d in ty.shape]
+    dtype = str(ty.dtype)
+    value = rng.standard_normal(shape) if "float" in dtype else rng.integers(0, 2, shape)
+    return tvm.runtime.tensor(np.asarray(value).astype(dtype))

@@ -175,7 +175,7 @@ def _time_all(
     """Microseconds (best of 7 repeats) of each ``f_<key>`` in ``mod``, built and loaded from
     ``path``. A function whose first run is ``_HOPELESS`` times slower than its rival's best
     keeps that one run's time: repeating a naive kernel that has lost costs minutes."""
-    from ._tvm import relax, tvm, tvm_errors
+    from ._tvm import random_tensor, relax, tvm, tvm_errors
 
     with tvm_errors("building kernel candidates"):
         executable = tvm.compile(mod, tvm.target.Target(preset.target))
@@ -187,9 +187,9 @@ def _time_all(
     rng = np.random.default_rng(0)
     times = {}
     for key, site in unique.items():
-        args = [_random(site.data, rng)]
+        args = [random_tensor(site.data.ty, rng)]
         if site.residual is not None:
-            args.append(_random(site.residual, rng))
+            args.append(random_tensor(site.residual.ty, rng))
         if rivals is not None:
             once = vm.time_evaluator(f"f_{key}", tvm.cpu(), number=1, repeat=1)
             first_us = float(once(*args).results[0]) * 1e6
@@ -199,10 +199,3 @@ def _time_all(
         timer = vm.time_evaluator(f"f_{key}", tvm.cpu(), number=1, repeat=7, min_repeat_ms=20)
         times[key] = float(np.min(timer(*args).results)) * 1e6  # least disturbed repeat
     return times
-
-
-def _random(var, rng):
-    from ._tvm import tvm
-
-    shape = [int(d) for d in var.ty.shape]
-    return tvm.runtime.tensor(rng.standard_normal(shape).astype("float32"))

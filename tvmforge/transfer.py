@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,8 +54,6 @@ def transfer_schedules(mod, preset: TargetPreset, databases: Sequence[Path], thr
         return mod, 0
     configure_threads(threads)
     target = tvm.target.Target(preset.target)
-    import time
-
     mod = mod.clone()
     done = 0
     started = time.monotonic()
@@ -113,7 +112,7 @@ def _is_scheduled(func) -> bool:
 
 def _fastest(func, traces: list, target):
     """The fastest replayed schedule of ``func``, or None when none beats the naive code."""
-    from ._tvm import tvm
+    from ._tvm import random_tensor, tvm
 
     args = None
     naive_s = None
@@ -126,7 +125,8 @@ def _fastest(func, traces: list, target):
             trace.apply_to_schedule(sch, remove_postproc=False)
             candidate = sch.mod["main"].with_attr("tirx.is_scheduled", True)
             if args is None:
-                args = _random_args(func)
+                rng = np.random.default_rng(0)
+                args = [random_tensor(param.ty, rng) for param in func.params]
                 naive_s = _seconds(func, args, target)
             secs = _seconds(candidate, args, target)
         except Exception as exc:  # noqa: BLE001 - a trace that does not fit is skipped
@@ -136,20 +136,6 @@ def _fastest(func, traces: list, target):
             best, best_s = candidate, secs
     log.debug("naive %s s, best transferred %s s", naive_s, best_s)
     return best if naive_s is not None and best_s < naive_s else None
-
-
-def _random_args(func) -> list:
-    from ._tvm import tvm
-
-    rng = np.random.default_rng(0)
-    args = []
-    for param in func.params:
-        buffer = param.ty
-        shape = [int(d) for d in buffer.shape]
-        dtype = str(buffer.dtype)
-        value = rng.standard_normal(shape) if "float" in dtype else rng.integers(0, 2, shape)
-        args.append(tvm.runtime.tensor(np.asarray(value).astype(dtype)))
-    return args
 
 
 def _seconds(func, args: list, target) -> float:
