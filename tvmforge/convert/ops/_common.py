@@ -42,3 +42,12 @@ def constant_value(expr, params) -> np.ndarray | None:
     if value is not None and hasattr(value, "numpy"):
         return value.numpy()
     return None
+
+
+def frontend_converter(op: str):
+    """The frontend's own converter of ``op`` at its newest version (for nodes we pass on)."""
+    import onnx
+
+    from ..overlay import frontend_table
+
+    return frontend_table()[op].get_converter(onnx.defs.onnx_opset_version())
