@@ -19,14 +19,18 @@ import numpy as np
 from . import manifest
 from .errors import ArtifactError, FeedError
 from .targets import cuda_device_arch
-from .types import TensorSpec
+from .types import TensorSpec, from_storage, to_storage
 
 _ONNX_TYPE = {
     "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
     "bfloat16": "tensor(bfloat16)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
     "int16": "tensor(int16)", "uint16": "tensor(uint16)", "int32": "tensor(int32)",
     "uint32": "tensor(uint32)", "int64": "tensor(int64)", "uint64": "tensor(uint64)",
-    "bool": "tensor(bool)",
+    "bool": "tensor(bool)", "float8_e4m3fn": "tensor(float8e4m3fn)",
+    "float8_e4m3fnuz": "tensor(float8e4m3fnuz)", "float8_e5m2": "tensor(float8e5m2)",
+    "float8_e5m2fnuz": "tensor(float8e5m2fnuz)", "float8_e8m0fnu": "tensor(float8e8m0)",
+    "float4_e2m1fn": "tensor(float4e2m1)", "int4": "tensor(int4)", "uint4": "tensor(uint4)",
+    "int2": "tensor(int2)", "uint2": "tensor(uint2)",
 }  # fmt: skip
 
 
@@ -111,7 +115,8 @@ class Session:
         result = vm["main"](*(tvm.runtime.tensor(a, device) for a in args))
         values = [result] if len(self._outputs) == 1 else list(result)
         by_name = dict(zip(names, values, strict=True))
-        return [by_name[n].numpy() for n in wanted]
+        dtypes = {o.name: o.dtype for o in self._outputs}
+        return [from_storage(by_name[n].numpy(), dtypes[n]) for n in wanted]
 
     def _device(self):
         import tvm
@@ -158,7 +163,8 @@ class Session:
                     f"input '{spec.name}' must have shape {list(spec.shape)} (got {list(value.shape)}); "
                     "recompile with --input-shape for other shapes"
                 )
-            arrays.append(np.ascontiguousarray(value).reshape(value.shape))  # keeps 0-d scalars
+            # reshape keeps 0-d scalars; stored types (float8, int4, ...) travel as bytes
+            arrays.append(to_storage(np.ascontiguousarray(value).reshape(value.shape)))
         if problems:
             raise FeedError("; ".join(problems))
         return arrays

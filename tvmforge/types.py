@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes  # noqa: F401 - registers bfloat16, float8_*, int4, ... as numpy dtype names
 import numpy as np
 
-#: ONNX TensorProto element type -> numpy dtype name.
+#: ONNX TensorProto element type -> numpy dtype name (ml_dtypes names the exotic ones).
 ONNX_TO_NUMPY: dict[int, str] = {
     1: "float32",
     2: "uint8",
@@ -23,7 +24,54 @@ ONNX_TO_NUMPY: dict[int, str] = {
     12: "uint32",
     13: "uint64",
     16: "bfloat16",
+    17: "float8_e4m3fn",
+    18: "float8_e4m3fnuz",
+    19: "float8_e5m2",
+    20: "float8_e5m2fnuz",
+    21: "uint4",
+    22: "int4",
+    23: "float4_e2m1fn",
+    24: "float8_e8m0fnu",
+    25: "uint2",
+    26: "int2",
 }
+
+#: Element types TVM's CPU code cannot compute or pass (sub-byte types, float8 without
+#: saturation or NaN rules) -> the byte dtype that carries them: the bit pattern for the
+#: floats, the sign- or zero-extended value for the integers. Their conversions are ours
+#: (``convert/ops/cast.py``); everything else only moves the bytes.
+STORAGE: dict[str, str] = {
+    "float8_e4m3fn": "uint8",
+    "float8_e4m3fnuz": "uint8",
+    "float8_e5m2": "uint8",
+    "float8_e5m2fnuz": "uint8",
+    "float8_e8m0fnu": "uint8",
+    "float4_e2m1fn": "uint8",
+    "uint4": "uint8",
+    "int4": "int8",
+    "uint2": "uint8",
+    "int2": "int8",
+}
+
+
+def storage_dtype(dtype: str) -> str:
+    """The dtype a tensor of ``dtype`` has inside the compiled module."""
+    return STORAGE.get(dtype, dtype)
+
+
+def to_storage(array: np.ndarray) -> np.ndarray:
+    """``array`` in its storage dtype (ml_dtypes keeps an int4 as its low nibble: widen it)."""
+    dtype = str(array.dtype)
+    if dtype not in STORAGE:
+        return array
+    return array.view(STORAGE[dtype]) if dtype.startswith("float") else array.astype(STORAGE[dtype])
+
+
+def from_storage(array: np.ndarray, dtype: str) -> np.ndarray:
+    """A storage array as the element type ``dtype`` it carries."""
+    if dtype not in STORAGE:
+        return array
+    return array.view(dtype) if dtype.startswith("float") else array.astype(dtype)
 
 
 @dataclass(frozen=True, slots=True)
