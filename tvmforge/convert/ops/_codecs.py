@@ -38,7 +38,7 @@ MINIFLOATS: dict[str, Minifloat] = {
     "float8_e4m3fnuz": Minifloat(4, 3, 8, 0x7F, 0x80, False, None, False),
     "float8_e5m2": Minifloat(5, 2, 15, 0x7B, 0x7E, True, 0x7C, True),
     "float8_e5m2fnuz": Minifloat(5, 2, 16, 0x7F, 0x80, False, None, False),
-    # float4 has no NaN: ml_dtypes (the reference) turns NaN into 0x8 (-0)
+    # float4 has no NaN: ml_dtypes (the reference) turns NaN into -0 (and -NaN into 0)
     "float4_e2m1fn": Minifloat(2, 1, 1, 0x7, 0x8, False, None, True, always_saturates=True),
 }
 
@@ -93,7 +93,22 @@ def _nan(fmt: Minifloat, signed):
     from tvm import tirx
 
     code = tirx.const(fmt.nan_code, "int64")
+    if fmt.always_saturates:  # float4: ml_dtypes gives 0x8 for NaN and 0x0 for -NaN
+        return signed ^ code
     return signed | code if fmt.signed_nan else code
+
+
+def encode_bfloat16(x):
+    """``x`` (float32) as bfloat16; TVM's own cast rounds NaN's low payload bits into inf or -0.
+
+    A NaN keeps its sign and upper payload and gets the quiet bit, as ml_dtypes does.
+    """
+    from tvm import tirx
+
+    bits = tirx.reinterpret("int32", x)
+    quiet = (bits | tirx.const(0x400000, "int32")) & tirx.const(-0x10000, "int32")
+    nan = tirx.Cast("bfloat16", tirx.reinterpret("float32", quiet))
+    return tirx.Select(tirx.isnan(x), nan, tirx.Cast("bfloat16", x))
 
 
 def encode_e8m0(x, saturate: bool, round_mode: str):

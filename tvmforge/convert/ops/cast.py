@@ -39,6 +39,11 @@ def convert(bb, x, src: str, dst: str, *, saturate: bool = True, round_mode: str
     """``x`` (element type ``src``) cast to ``dst`` as ONNX Cast does; stored types stored."""
     from tvm import relax
 
+    if dst == "bfloat16" and _is_float(src):
+        value = to_float32(bb, x, src)
+        return bb.emit_te(
+            _elementwise(_codecs.encode_bfloat16), value, primfunc_name_hint="to_bf16"
+        )
     if dst not in STORAGE:
         value = x if src in _codecs.SMALL_INTS else to_float32(bb, x, src)
         return bb.normalize(relax.op.astype(value, dst))
@@ -46,6 +51,10 @@ def convert(bb, x, src: str, dst: str, *, saturate: bool = True, round_mode: str
     value = x if direct else to_float32(bb, x, src)
     encode = _encoder(dst, saturate, round_mode)
     return bb.emit_te(_elementwise(encode), value, primfunc_name_hint=f"to_{dst}")
+
+
+def _is_float(dtype: str) -> bool:
+    return dtype.startswith(("float", "bfloat")) and dtype != "bfloat16"
 
 
 def _encoder(dst: str, saturate: bool, round_mode: str):
@@ -64,12 +73,21 @@ def _elementwise(fn):
     return lambda x: te.compute(x.shape, lambda *i: fn(x(*i)), name="convert")
 
 
+def _to_bfloat16(x, dst: str) -> bool:
+    """A float tensor (not a shape or constant) cast to bfloat16: TVM's cast mangles NaN."""
+    from tvm import relax
+
+    ty = getattr(x, "ty", None)
+    return dst == "bfloat16" and isinstance(ty, relax.TensorType) and _is_float(str(ty.dtype))
+
+
 def _options(attr) -> dict:
     saturate = bool(attr.get("saturate", 1))
     round_mode = text(attr.get("round_mode", "up"))
     return {"saturate": saturate, "round_mode": round_mode}
 
 
+@converter("Cast", since=13)
 @converter("Cast", since=19)
 @converter("Cast", since=21)
 @converter("Cast", since=23)
@@ -79,12 +97,15 @@ def _options(attr) -> dict:
 def cast(bb, inputs, attr, params):
     """ONNX Cast; the frontend's when no stored type is involved."""
     types = recorded_types(attr)
+    if types is None and _to_bfloat16(inputs[0], ONNX_TO_NUMPY.get(attr["to"], "")):
+        return convert(bb, inputs[0], dtype_of(inputs[0]), "bfloat16")
     if types is None:
         return frontend_converter("Cast")(bb, inputs, attr, params)
     (src, *_), (dst, *_) = types
     return convert(bb, inputs[0], src or dtype_of(inputs[0]), dst, **_options(attr))
 
 
+@converter("CastLike", since=15)
 @converter("CastLike", since=19)
 @converter("CastLike", since=21)
 @converter("CastLike", since=23)
@@ -93,6 +114,8 @@ def cast(bb, inputs, attr, params):
 def cast_like(bb, inputs, attr, params):
     """ONNX CastLike; the frontend's when no stored type is involved."""
     types = recorded_types(attr)
+    if types is None and _to_bfloat16(inputs[0], dtype_of(inputs[1])):
+        return convert(bb, inputs[0], dtype_of(inputs[0]), "bfloat16")
     if types is None:
         return frontend_converter("CastLike")(bb, inputs, attr, params)
     (src, like), _ = types
