@@ -19,19 +19,7 @@ import numpy as np
 from . import manifest
 from .errors import ArtifactError, FeedError
 from .targets import cuda_device_arch
-from .types import TensorSpec, from_storage, to_storage
-
-_ONNX_TYPE = {
-    "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
-    "bfloat16": "tensor(bfloat16)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
-    "int16": "tensor(int16)", "uint16": "tensor(uint16)", "int32": "tensor(int32)",
-    "uint32": "tensor(uint32)", "int64": "tensor(int64)", "uint64": "tensor(uint64)",
-    "bool": "tensor(bool)", "float8_e4m3fn": "tensor(float8e4m3fn)",
-    "float8_e4m3fnuz": "tensor(float8e4m3fnuz)", "float8_e5m2": "tensor(float8e5m2)",
-    "float8_e5m2fnuz": "tensor(float8e5m2fnuz)", "float8_e8m0fnu": "tensor(float8e8m0)",
-    "float4_e2m1fn": "tensor(float4e2m1)", "int4": "tensor(int4)", "uint4": "tensor(uint4)",
-    "int2": "tensor(int2)", "uint2": "tensor(uint2)",
-}  # fmt: skip
+from .types import ONNX_TYPE_NAMES, TensorSpec, from_storage, to_storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,4 +181,6 @@ def configure_threads(threads: int, library: bool = False) -> None:
 
 
 def _node_arg(spec: TensorSpec) -> NodeArg:
-    return NodeArg(spec.name, list(spec.shape), _ONNX_TYPE.get(spec.dtype, f"tensor({spec.dtype})"))
+    return NodeArg(
+        spec.name, list(spec.shape), ONNX_TYPE_NAMES.get(spec.dtype, f"tensor({spec.dtype})")
+    )
