@@ -74,7 +74,7 @@ def _elementwise(fn):
 
 
 def _to_bfloat16(x, dst: str) -> bool:
-    """A float tensor (not a shape or constant) cast to bfloat16: TVM's cast mangles NaN."""
+    """A float tensor (not a shape value) cast to bfloat16, which TVM's cast gets wrong for NaN."""
     from tvm import relax
 
     ty = getattr(x, "ty", None)
