@@ -59,3 +59,62 @@ def test_mismatch_fails_the_build_and_removes_the_artifact(
     assert not out.exists() and not Path(str(out) + ".json").exists()
     kept = api.compile(mlp, out, validate=False)  # --no-validate keeps it
     assert kept.library.exists() and kept.validation is None
+
+
+def _cast_model(path: Path, to: int, opset: int) -> Path:
+    """x (float) -> Cast to ``to`` -> y, and y cast back to float -> z."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Cast", ["x"], ["y"], to=to),
+        helper.make_node("Cast", ["y"], ["z"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cast",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [
+            helper.make_tensor_value_info("y", to, [4, 8]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [4, 8]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    onnx.save(model, str(path))
+    return path
+
+
+def test_float8_outputs_are_validated_against_onnxruntime(tmp_path: Path) -> None:
+    from onnx import TensorProto
+
+    from tvmforge import api
+
+    model = _cast_model(tmp_path / "f8.onnx", TensorProto.FLOAT8E4M3FN, 21)
+    artifact = api.compile(model, tmp_path / "f8.so", schedules_dir=None)
+    assert not artifact.validation.skipped  # onnxruntime's uint8 bits are read as float8
+    assert [o.name for o in artifact.validation.outputs] == ["y", "z"]
+    assert [o["dtype"] for o in artifact.manifest["outputs"]] == ["float8_e4m3fn", "float32"]
+
+
+def test_types_onnxruntime_lacks_skip_the_comparison(tmp_path: Path) -> None:
+    from onnx import TensorProto
+
+    from tvmforge import api
+    from tvmforge.session import Session
+
+    model = _cast_model(tmp_path / "i4.onnx", TensorProto.INT4, 21)
+    artifact = api.compile(model, tmp_path / "i4.so", schedules_dir=None)
+    assert artifact.validation.skipped.startswith("onnxruntime cannot run it")
+    assert artifact.manifest["validation"]["skipped"] == artifact.validation.skipped
+    session = Session(artifact.library, threads=1)
+    x = np.arange(-16, 16, dtype=np.float32).reshape(4, 8)
+    y, z = session.run(None, {"x": x})
+    assert str(y.dtype) == "int4" and session.get_outputs()[0].type == "tensor(int4)"
+    np.testing.assert_array_equal(z, x.astype("int4").astype(np.float32))  # wraps, as onnx
+
+
+def test_small_integer_outputs_must_match_exactly() -> None:
+    want = np.array([-8, 7, 0], dtype="int4")
+    assert compare({"y": want.copy()}, {"y": want}, "given").passed
+    assert not compare({"y": np.array([-8, 6, 0], "int4")}, {"y": want}, "given").passed

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import kernels, manifest, tuning_db
 from .targets import TargetPreset, can_run_here
-from .types import Artifact, BoundModel, TensorSpec
+from .types import ONNX_TO_NUMPY, Artifact, BoundModel, TensorSpec, storage_dtype
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,19 @@ def output_specs(mod, bound: BoundModel) -> tuple[TensorSpec, ...]:
 
     ret = mod["main"].ret_ty
     fields = list(ret.fields) if isinstance(ret, relax.TupleType) else [ret]
-    names = [o.name for o in bound.proto.graph.output]
     specs = []
-    for name, ty in zip(names, fields, strict=False):
+    for out, ty in zip(bound.proto.graph.output, fields, strict=False):
         shape = tuple(
             int(d) if hasattr(d, "value") or isinstance(d, int) else -1 for d in _dims(ty)
         )
-        specs.append(TensorSpec(name, shape, str(ty.dtype)))
+        specs.append(TensorSpec(out.name, shape, _carried_dtype(out, str(ty.dtype))))
     return tuple(specs)
+
+
+def _carried_dtype(output, dtype: str) -> str:
+    """The ONNX output's element type when the module carries it in ``dtype`` (float8, int4)."""
+    declared = ONNX_TO_NUMPY.get(output.type.tensor_type.elem_type)
+    return declared if declared is not None and storage_dtype(declared) == dtype else dtype
 
 
 def _dims(ty) -> list:

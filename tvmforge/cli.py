@@ -203,6 +203,8 @@ def _compile_summary(artifact, seconds: float) -> str:
         check = "not validated (--no-validate)"
     elif artifact.validation is None:
         check = "not validated (this host cannot run the target; pass --rpc-tracker)"
+    elif artifact.validation.skipped:
+        check = f"not validated ({artifact.validation.skipped})"
     else:
         check = f"validated against onnxruntime (max abs err {artifact.validation.max_abs_err:.2g})"
         if m["validation"].get("device"):
@@ -289,6 +291,8 @@ def _cmd_validate(args: argparse.Namespace) -> str:
         result, where = remote.validation, f"on {remote.device}"
     else:
         result = validate(args.artifact, model, inputs=args.inputs, seed=args.seed)
+    if result.skipped:
+        return f"{args.artifact} {where} not compared: {result.skipped}"
     if not result.passed:
         raise ValidationError(f"{args.artifact} {where} differs from onnxruntime: "
                               f"{describe_failure(result)}")  # fmt: skip

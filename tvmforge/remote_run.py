@@ -17,7 +17,7 @@ import numpy as np
 from . import manifest
 from .errors import DeviceError
 from .remote import DEVICE_WAIT_S, DeviceLabel, Tracker, address, device_session, message
-from .types import TensorSpec, Timing, Validation
+from .types import TensorSpec, Timing, Validation, from_storage, to_storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class _Loaded:
         import tvm.runtime
 
         return [
-            tvm.runtime.tensor(np.ascontiguousarray(feeds[s.name]), self.device)
+            tvm.runtime.tensor(to_storage(np.ascontiguousarray(feeds[s.name])), self.device)
             for s in self.inputs
         ]
 
@@ -116,7 +116,7 @@ def validate_remote(
     Raises:
         DeviceError: tracker unreachable, no device free, or the device cannot load the library.
     """
-    from .validation import compare, make_feeds, onnxruntime_outputs
+    from .validation import compare_with_onnxruntime, make_feeds
 
     library = Path(library)
     with _loaded(library, tracker, key, wait_s) as run:
@@ -126,9 +126,12 @@ def validate_remote(
             feeds, label = dict(inputs), "given arrays"
         result = run.vm["main"](*run.tensors(feeds))
         values = [result] if len(run.outputs) == 1 else list(result)
-        actual = {spec.name: v.numpy() for spec, v in zip(run.outputs, values, strict=True)}
+        actual = {
+            spec.name: from_storage(v.numpy(), spec.dtype)
+            for spec, v in zip(run.outputs, values, strict=True)
+        }
         device = run.label
-    return RemoteValidation(compare(actual, onnxruntime_outputs(model_path, feeds), label), device)
+    return RemoteValidation(compare_with_onnxruntime(actual, model_path, feeds, label), device)
 
 
 def bench_remote(

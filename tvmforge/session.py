@@ -19,15 +19,8 @@ import numpy as np
 from . import manifest
 from .errors import ArtifactError, FeedError
 from .targets import cuda_device_arch
-from .types import TensorSpec
+from .types import ONNX_TYPE_NAMES, TensorSpec, from_storage, to_storage
 
-_ONNX_TYPE = {
-    "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
-    "bfloat16": "tensor(bfloat16)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
-    "int16": "tensor(int16)", "uint16": "tensor(uint16)", "int32": "tensor(int32)",
-    "uint32": "tensor(uint32)", "int64": "tensor(int64)", "uint64": "tensor(uint64)",
-    "bool": "tensor(bool)",
-}  # fmt: skip
 #: Byte alignment TVM's compiled code assumes for tensor data.
 _ALIGN = 64
 
@@ -115,7 +108,9 @@ class Session:
             result = vm["main"](*(_host_tensor(a) for a in args))
         values = [result] if len(self._outputs) == 1 else list(result)
         by_name = dict(zip(names, values, strict=True))
-        return [_host_array(by_name[n]) for n in wanted]
+        dtypes = {o.name: o.dtype for o in self._outputs}
+        to_numpy = (lambda t: t.numpy()) if self._cuda else _host_array
+        return [from_storage(to_numpy(by_name[n]), dtypes[n]) for n in wanted]
 
     def _device(self):
         import tvm
@@ -162,7 +157,8 @@ class Session:
                     f"input '{spec.name}' must have shape {list(spec.shape)} (got {list(value.shape)}); "
                     "recompile with --input-shape for other shapes"
                 )
-            arrays.append(np.ascontiguousarray(value).reshape(value.shape))  # keeps 0-d scalars
+            # reshape keeps 0-d scalars; stored types (float8, int4, ...) travel as bytes
+            arrays.append(to_storage(np.ascontiguousarray(value).reshape(value.shape)))
         if problems:
             raise FeedError("; ".join(problems))
         return arrays
@@ -218,4 +214,6 @@ def configure_threads(threads: int, library: bool = False) -> None:
 
 
 def _node_arg(spec: TensorSpec) -> NodeArg:
-    return NodeArg(spec.name, list(spec.shape), _ONNX_TYPE.get(spec.dtype, f"tensor({spec.dtype})"))
+    return NodeArg(
+        spec.name, list(spec.shape), ONNX_TYPE_NAMES.get(spec.dtype, f"tensor({spec.dtype})")
+    )

@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ml_dtypes  # noqa: F401 - registers bfloat16, float8_*, int4, ... as numpy dtype names
 import numpy as np
 
-#: ONNX TensorProto element type -> numpy dtype name.
+#: ONNX TensorProto element type -> numpy dtype name (ml_dtypes names the exotic ones).
 ONNX_TO_NUMPY: dict[int, str] = {
     1: "float32",
     2: "uint8",
@@ -23,7 +24,71 @@ ONNX_TO_NUMPY: dict[int, str] = {
     12: "uint32",
     13: "uint64",
     16: "bfloat16",
+    17: "float8_e4m3fn",
+    18: "float8_e4m3fnuz",
+    19: "float8_e5m2",
+    20: "float8_e5m2fnuz",
+    21: "uint4",
+    22: "int4",
+    23: "float4_e2m1fn",
+    24: "float8_e8m0fnu",
+    25: "uint2",
+    26: "int2",
 }
+
+#: numpy dtype name -> the type string onnxruntime's NodeArg shows.
+ONNX_TYPE_NAMES: dict[str, str] = {
+    "float32": "tensor(float)", "float16": "tensor(float16)", "float64": "tensor(double)",
+    "bfloat16": "tensor(bfloat16)", "int8": "tensor(int8)", "uint8": "tensor(uint8)",
+    "int16": "tensor(int16)", "uint16": "tensor(uint16)", "int32": "tensor(int32)",
+    "uint32": "tensor(uint32)", "int64": "tensor(int64)", "uint64": "tensor(uint64)",
+    "bool": "tensor(bool)", "float8_e4m3fn": "tensor(float8e4m3fn)",
+    "float8_e4m3fnuz": "tensor(float8e4m3fnuz)", "float8_e5m2": "tensor(float8e5m2)",
+    "float8_e5m2fnuz": "tensor(float8e5m2fnuz)", "float8_e8m0fnu": "tensor(float8e8m0)",
+    "float4_e2m1fn": "tensor(float4e2m1)", "int4": "tensor(int4)", "uint4": "tensor(uint4)",
+    "int2": "tensor(int2)", "uint2": "tensor(uint2)",
+}  # fmt: skip
+
+#: Element types TVM's CPU code cannot compute or pass (sub-byte types, float8 without
+#: saturation or NaN rules) -> the byte dtype that carries them: the bit pattern for the
+#: floats, the sign- or zero-extended value for the integers. Their conversions are ours
+#: (``convert/ops/cast.py``); everything else only moves the bytes.
+STORAGE: dict[str, str] = {
+    "float8_e4m3fn": "uint8",
+    "float8_e4m3fnuz": "uint8",
+    "float8_e5m2": "uint8",
+    "float8_e5m2fnuz": "uint8",
+    "float8_e8m0fnu": "uint8",
+    "float4_e2m1fn": "uint8",
+    "uint4": "uint8",
+    "int4": "int8",
+    "uint2": "uint8",
+    "int2": "int8",
+}
+
+
+#: Sub-byte integer types: numpy kind 'V', not np.integer.
+SMALL_INTS = frozenset({"int4", "uint4", "int2", "uint2"})
+
+
+def storage_dtype(dtype: str) -> str:
+    """The dtype a tensor of ``dtype`` has inside the compiled module."""
+    return STORAGE.get(dtype, dtype)
+
+
+def to_storage(array: np.ndarray) -> np.ndarray:
+    """``array`` in its storage dtype (ml_dtypes keeps an int4 as its low nibble: widen it)."""
+    dtype = str(array.dtype)
+    if dtype not in STORAGE:
+        return array
+    return array.view(STORAGE[dtype]) if dtype.startswith("float") else array.astype(STORAGE[dtype])
+
+
+def from_storage(array: np.ndarray, dtype: str) -> np.ndarray:
+    """A storage array as the element type ``dtype`` it carries."""
+    if dtype not in STORAGE:
+        return array
+    return array.view(dtype) if dtype.startswith("float") else array.astype(dtype)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +110,7 @@ class TensorSpec:
         """A seeded random array of this spec (floats ~N(0,1), ints in [0, 4), bools)."""
         if self.dtype == "bool":
             return rng.integers(0, 2, self.shape).astype(bool)
-        if np.issubdtype(np.dtype(self.dtype), np.integer):
+        if np.issubdtype(np.dtype(self.dtype), np.integer) or self.dtype in SMALL_INTS:
             return rng.integers(0, 4, self.shape).astype(self.dtype)
         return rng.standard_normal(self.shape).astype(self.dtype)
 
@@ -124,6 +189,8 @@ class Validation:
     passed: bool
     outputs: tuple[OutputCheck, ...]
     feeds: str  # "random(seed=0)" or the .npz path
+    #: Why nothing was compared (onnxruntime cannot run the model: float4, int2, ...); "" if run.
+    skipped: str = ""
 
     @property
     def max_abs_err(self) -> float:
@@ -138,6 +205,7 @@ class Validation:
             "passed": self.passed,
             "feeds": self.feeds,
             "outputs": [asdict(o) for o in self.outputs],
+            "skipped": self.skipped,
         }
 
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 import onnx
 
 from ..errors import UnsupportedOperatorError
-from ..types import BoundModel
+from ..types import BoundModel, storage_dtype
 from .rewrites import apply_rewrites
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def to_relax(bound: BoundModel):
             mod = from_onnx(
                 proto,
                 shape_dict={spec.name: list(spec.shape) for spec in bound.inputs},
-                dtype_dict={spec.name: spec.dtype for spec in bound.inputs},
+                dtype_dict={spec.name: storage_dtype(spec.dtype) for spec in bound.inputs},
                 opset=opset,
                 keep_params_in_input=False,
             )

@@ -35,9 +35,10 @@ def _frontend_module():
 
 
 def frontend_table() -> dict[str, Any]:
-    """The frontend's own converter table (op type -> OnnxOpConverter class)."""
+    """The frontend's own converter table (op type -> OnnxOpConverter class), overlay or not."""
     _load_ops()
-    return dict(getattr(_frontend_module(), CONVERT_MAP_NAME)())
+    table = getattr(_frontend_module(), CONVERT_MAP_NAME)
+    return dict(getattr(table, "__wrapped__", table)())
 
 
 def _load_ops() -> None:
@@ -74,7 +75,12 @@ def frontend_overlay() -> Iterator[dict[str, Any]]:
     with _LOCK:
         original = getattr(module, CONVERT_MAP_NAME)
         merged = merged_table(original())
-        setattr(module, CONVERT_MAP_NAME, lambda: merged)
+
+        def overlaid() -> dict[str, Any]:
+            return merged
+
+        overlaid.__wrapped__ = original  # type: ignore[attr-defined]
+        setattr(module, CONVERT_MAP_NAME, overlaid)
         try:
             yield merged
         finally:

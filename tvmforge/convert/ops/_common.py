@@ -31,6 +31,18 @@ def const(value: Any, dtype: str):
     return relax.const(np.asarray(value, dtype=dtype), dtype)
 
 
+def round_half_even(bb, x):
+    """A float32 tensor rounded half to even (Relax's round goes half away from zero)."""
+    from tvm import relax
+
+    op = relax.op
+    x = bb.normalize(x)
+    r = bb.normalize(op.floor(op.add(x, const(0.5, "float32"))))
+    tie = op.equal(op.subtract(r, x), const(0.5, "float32"))
+    odd = op.not_equal(op.floor_mod(r, const(2.0, "float32")), const(0.0, "float32"))
+    return op.where(op.logical_and(tie, odd), op.subtract(r, const(1.0, "float32")), r)
+
+
 def text(value: Any) -> str:
     """An ONNX string attribute (bytes from the frontend's parser) as str."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -42,3 +54,12 @@ def constant_value(expr, params) -> np.ndarray | None:
     if value is not None and hasattr(value, "numpy"):
         return value.numpy()
     return None
+
+
+def frontend_converter(op: str):
+    """The frontend's own converter of ``op`` at its newest version (for nodes we pass on)."""
+    import onnx
+
+    from ..overlay import frontend_table
+
+    return frontend_table()[op].get_converter(onnx.defs.onnx_opset_version())

@@ -8,7 +8,7 @@ half to even, shifted by ``y_zp`` and saturated, as onnxruntime does.
 from __future__ import annotations
 
 from ..registry import converter
-from ._common import const, dtype_of
+from ._common import dtype_of, round_half_even
 
 
 def _centered(bb, x, zero_point):
@@ -21,22 +21,11 @@ def _centered(bb, x, zero_point):
     return bb.normalize(value)
 
 
-def _round_half_even(bb, x):
-    from tvm import relax
-
-    op = relax.op
-    x = bb.normalize(x)
-    r = bb.normalize(op.floor(op.add(x, const(0.5, "float32"))))
-    tie = op.equal(op.subtract(r, x), const(0.5, "float32"))
-    odd = op.not_equal(op.floor_mod(r, const(2.0, "float32")), const(0.0, "float32"))
-    return op.where(op.logical_and(tie, odd), op.subtract(r, const(1.0, "float32")), r)
-
-
 def _requantize(bb, acc, multiplier, y_zp, out_dtype: str):
     from tvm import relax
 
     op = relax.op
-    y = _round_half_even(bb, op.multiply(acc, multiplier))
+    y = round_half_even(bb, op.multiply(acc, multiplier))
     if y_zp is not None:
         y = op.add(y, op.astype(y_zp, "float32"))
     info = {"uint8": (0, 255), "int8": (-128, 127), "uint16": (0, 65535), "int16": (-32768, 32767)}

@@ -9,6 +9,7 @@ import onnx
 from .branches import stub_invalid_branches
 from .fold import fold_constants
 from .functions import expand_functions
+from .storage import carry_in_storage
 
 Rewrite = Callable[[onnx.ModelProto], onnx.ModelProto]
 
@@ -28,6 +29,7 @@ REWRITES: tuple[Rewrite, ...] = (
     fold_constants,
     stub_invalid_branches,
     sum_of_two_to_add,
+    carry_in_storage,  # last: folding evaluates exotic constants with their real types
 )
 
 
