@@ -187,7 +187,7 @@ def _host_array(tensor) -> np.ndarray:
     numpy's DLPack does not know are copied."""
     try:
         return np.from_dlpack(tensor)
-    except (BufferError, TypeError, ValueError):
+    except (BufferError, TypeError, ValueError, RuntimeError):
         return tensor.numpy()
 
 
