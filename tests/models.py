@@ -158,6 +158,44 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def deconv_net(path: Path, seed: int = 5) -> Path:
+    """Two transposed convolutions (NCHW), 1x8x10x10 input, two outputs.
+
+    ConvTranspose k2 s2 + bias + Relu (a segmentation head's upsampling) gives ``middle``;
+    ConvTranspose k3 s2 pads 1 with output_padding 1 and no bias, then Sigmoid, gives ``y``.
+    """
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((8, 6, 2, 2)) * 0.4).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal(6).astype(np.float32), "b1"),
+        numpy_helper.from_array((rng.standard_normal((6, 4, 3, 3)) * 0.4).astype(np.float32), "w2"),
+    ]
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "w1", "b1"], ["d1"], strides=[2, 2]),
+        helper.make_node("Relu", ["d1"], ["middle"]),
+        helper.make_node(
+            "ConvTranspose",
+            ["middle", "w2"],
+            ["d2"],
+            strides=[2, 2],
+            pads=[1, 1, 1, 1],
+            output_padding=[1, 1],
+        ),  # fmt: skip
+        helper.make_node("Sigmoid", ["d2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "deconv_net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 10, 10])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 40, 40]),
+            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 6, 20, 20]),
+        ],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def softmax_rows(path: Path, rows: int, cols: int = 1024) -> Path:
     """Exp and Softmax over a (rows, cols) input: one fused task whose shape follows ``rows``."""
     graph = helper.make_graph(

@@ -25,6 +25,11 @@ def conv_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models.conv_zoo(tmp_path_factory.mktemp("models") / "conv_zoo.onnx")
 
 
+@pytest.fixture(scope="module")
+def deconv_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return models.deconv_net(tmp_path_factory.mktemp("models") / "deconv_net.onnx")
+
+
 def _graph(model: Path):
     from tvmforge.convert import to_relax
     from tvmforge.load import load_model
@@ -50,6 +55,17 @@ def test_every_epilogue_becomes_one_kernel_call(conv_zoo: Path) -> None:
     ])  # fmt: skip
 
 
+def test_transposed_convolutions_are_sites(deconv_net: Path) -> None:
+    from tvmforge.offload import find_sites
+
+    graph, _ = _graph(deconv_net)
+    described = sorted(site.describe() for site in find_sites(graph["main"]))
+    assert described == [
+        "conv2d_transpose 1x6x20x20 * 6x4x3x3 s2 +bias",  # output padding folded in
+        "conv2d_transpose 1x8x10x10 * 8x6x2x2 s2 +bias relu",
+    ]
+
+
 def test_dense_layers_are_sites(mlp: Path) -> None:
     from tvmforge.offload import find_sites
 
@@ -61,6 +77,7 @@ def test_dense_layers_are_sites(mlp: Path) -> None:
 @pytest.mark.parametrize(
     ("fixture", "kernel", "calls", "shape"),
     [("conv_zoo", "tvmforge_dnnl_conv2d", 5, (1, 16, 28, 28)),
+     ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
      ("mlp", "tvmforge_dnnl_dense", 2, (4, 32))],
 )  # fmt: skip
 def test_offloaded_model_matches_onnxruntime(

@@ -1,7 +1,8 @@
 """Find the operators a library kernel can run, and hand the chosen ones to it.
 
-A *site* is a chain in the graph's dataflow that starts at an anchor, either an NHWC ``conv2d``
-with constant OHWI weights or a 2-D ``matmul`` with a constant weight (a dense layer), then
+A *site* is a chain in the graph's dataflow that starts at an anchor, an NHWC ``conv2d`` with
+constant OHWI weights, an NCHW ``conv2d_transpose`` with constant IOHW weights (TVM's layout
+pass keeps those in NCHW) or a 2-D ``matmul`` with a constant weight (a dense layer), then
 optionally ``add`` of a constant bias, ``add`` of a residual tensor (convolutions), and
 ``relu`` or a clip (``maximum`` then ``minimum`` with constants), each intermediate used only
 by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
@@ -27,10 +28,10 @@ _RELU, _CLIP = 1, 2
 class Site:
     """One chain: its bindings (first to last) and what the kernel needs."""
 
-    kind: str  # "conv2d" or "dense"
+    kind: str  # "conv2d", "conv2d_transpose" or "dense"
     bindings: tuple  # relax VarBindings: anchor, [bias add], [residual add], [activation]
-    data: object  # relax Var: the input (NHWC for conv2d, (M, K) for dense)
-    weight: np.ndarray  # OHWI for conv2d, (K, N) for dense
+    data: object  # relax Var: the input (NHWC, NCHW for conv2d_transpose, (M, K) for dense)
+    weight: np.ndarray  # OHWI for conv2d, IOHW for conv2d_transpose, (K, N) for dense
     bias: np.ndarray  # (output channels,)
     residual: object  # relax Var or None
     attrs: tuple[int | float, ...]  # the kernel's attribute arguments, in order (see .cc)
@@ -57,6 +58,8 @@ class Site:
         act = {0: "", _RELU: " relu", _CLIP: " clip"}[int(self.attrs[-3])]
         if self.kind == "dense":
             return f"dense {shape} * {weight} {epilogue}{act}"
+        if self.kind == "conv2d_transpose":
+            return f"conv2d_transpose {shape} * {weight} s{self.attrs[0]} {epilogue}{act}"
         return f"conv2d {shape} * {weight} s{self.attrs[0]} g{self.attrs[8]} {epilogue}{act}"
 
     def kernel_call(self, data=None, residual=None):
@@ -73,10 +76,8 @@ class Site:
         ints, floats = self.attrs[:-2], self.attrs[-2:]
         args += [relax.prim_value(int(v)) for v in ints]
         args += [relax.prim_value(tvm.tirx.FloatImm("float64", float(v))) for v in floats]
-        if self.kind == "dense":
-            name = FUNCTIONS[2]
-        else:
-            name = FUNCTIONS[1] if self.residual is not None else FUNCTIONS[0]
+        name = f"tvmforge_dnnl_{self.kind}" + ("_add" if self.residual is not None else "")
+        assert name in FUNCTIONS, name
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
 
 
@@ -129,10 +130,11 @@ def _match(binding, by_var, users) -> Site | None:
     """The chain starting at ``binding`` if it is an eligible anchor, else None."""
     from ._tvm import relax, tvm
 
-    anchor = _conv2d(binding.value) or _dense(binding.value)
+    anchor = _conv2d(binding.value) or _conv2d_transpose(binding.value) or _dense(binding.value)
     if anchor is None:
         return None
     kind, data, w, channels, anchor_attrs = anchor
+    channel_axis = -3 if kind == "conv2d_transpose" else -1  # NCHW or NHWC
     chain = [binding]
     bias = np.zeros(channels, "float32")
     residual = None
@@ -140,7 +142,9 @@ def _match(binding, by_var, users) -> Site | None:
     nxt = _sole_user(chain[-1], by_var, users)
     if nxt is not None and _is_op(nxt.value, "relax.add"):
         const = _other_operand(nxt.value, chain[-1].var)
-        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(const, channels):
+        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(
+            const, channels, channel_axis
+        ):
             bias = _const_numpy(const).reshape(-1).astype("float32")
             chain.append(nxt)
             nxt = _sole_user(chain[-1], by_var, users)
@@ -185,6 +189,37 @@ def _conv2d(call):
     ints = [*(int(s) for s in attrs.strides), *(int(p) for p in attrs.padding)]
     ints += [*(int(d) for d in attrs.dilation), int(attrs.groups)]
     return "conv2d", data, w, w.shape[0], ints
+
+
+def _conv2d_transpose(call):
+    """(kind, data, IOHW weight, out channels, attrs) of an eligible NCHW conv2d_transpose.
+
+    The output padding is folded into the bottom/right padding, as oneDNN takes it.
+    """
+    from ._tvm import tvm
+
+    if not _is_op(call, "relax.nn.conv2d_transpose"):
+        return None
+    attrs = call.attrs
+    data, weight = call.args
+    pads = [int(p) for p in attrs.padding]
+    extra = [int(p) for p in attrs.output_padding]
+    if (
+        attrs.data_layout != "NCHW"
+        or attrs.kernel_layout != "IOHW"
+        or attrs.out_layout not in ("", "NCHW")
+        or int(attrs.groups) != 1
+        or not isinstance(weight, tvm.ir.expr.Constant)
+        or not _static_f32(data)
+        or str(weight.ty.dtype) != "float32"
+        or pads[2] < extra[0]
+        or pads[3] < extra[1]
+    ):
+        return None
+    w = _const_numpy(weight)
+    ints = [*(int(s) for s in attrs.strides), pads[0], pads[1], pads[2] - extra[0]]
+    ints += [pads[3] - extra[1], *(int(d) for d in attrs.dilation)]
+    return "conv2d_transpose", data, w, w.shape[1], ints
 
 
 def _dense(call):
@@ -255,6 +290,7 @@ def _scalar_const(expr) -> float | None:
     return float(value.reshape(-1)[0]) if value.size == 1 else None
 
 
-def _is_channel_vector(const, channels: int) -> bool:
+def _is_channel_vector(const, channels: int, axis: int) -> bool:
+    """Whether ``const`` holds one value per channel, laid along ``axis`` of the output."""
     shape = [int(d) for d in const.ty.shape]
-    return int(np.prod(shape)) == channels and shape[-1] == channels
+    return int(np.prod(shape)) == channels and len(shape) >= -axis and shape[axis] == channels

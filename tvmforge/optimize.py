@@ -43,10 +43,69 @@ def _to_nhwc(mod):
 
     passes = [relax.transform.ConvertLayout(_NHWC), relax.transform.FoldConstant()]
     try:
-        return tvm.transform.Sequential(passes)(mod)
+        return tvm.transform.Sequential(passes)(_layout_friendly(mod))
     except Exception as exc:  # noqa: BLE001 - an optimization, not a requirement
         log.warning("NHWC layout conversion failed (%s); convolutions stay in TVM", exc)
         return mod
+
+
+#: Elementwise binary ops whose constant operand may have a lower rank than the other.
+_BROADCASTING = frozenset(
+    f"relax.{op}" for op in ("add", "subtract", "multiply", "divide", "maximum", "minimum", "power")
+)
+_COMMUTATIVE = frozenset(f"relax.{op}" for op in ("add", "multiply", "maximum", "minimum"))
+
+
+def _layout_friendly(mod):
+    """Rewrite what TVM's layout pass cannot convert into equivalents it can.
+
+    It wraps such an op in NHWC<->NCHW transposes (PP-OCRv4's detector had 81 of them):
+    - ``multiply(scale[1], x[1,C,H,W])``: a constant first, or of lower rank; it becomes
+      ``multiply(x, scale[1,1,1,1])``;
+    - ``clip(x, lo, hi)`` (HardSigmoid's import): it becomes ``minimum(maximum(x, lo), hi)``.
+    """
+    from ._tvm import relax
+
+    @relax.expr_functor.mutator
+    class LayoutFriendly(relax.PyExprMutator):
+        def visit_call_(self, call):
+            call = super().visit_call_(call)
+            name = getattr(call.op, "name", "")
+            if name == "relax.clip":
+                return _clip_as_min_max(call)
+            if name in _BROADCASTING and len(call.args) == 2:
+                return _constant_last_full_rank(call)
+            return call
+
+    mutator = LayoutFriendly(mod)
+    for gv, func in mod.functions.items():
+        if isinstance(func, relax.Function):
+            mutator.builder_.update_func(gv, mutator.visit_expr(func))
+    return mutator.builder_.get()
+
+
+def _clip_as_min_max(call):
+    from ._tvm import relax
+
+    x, lo, hi = call.args
+    dtype = str(x.ty.dtype)
+    low = relax.op.maximum(x, relax.const(float(lo.value), dtype))
+    return relax.op.minimum(low, relax.const(float(hi.value), dtype))
+
+
+def _constant_last_full_rank(call):
+    from ._tvm import relax, tvm
+
+    rank = max(len(arg.ty.shape) for arg in call.args)
+    args = []
+    for arg in call.args:
+        if isinstance(arg, tvm.ir.expr.Constant) and 0 < len(arg.ty.shape) < rank:
+            value = arg.value.numpy()
+            arg = relax.const(value.reshape((1,) * (rank - value.ndim) + value.shape))
+        args.append(arg)
+    if call.op.name in _COMMUTATIVE and isinstance(args[0], tvm.ir.expr.Constant):
+        args.reverse()
+    return relax.Call(call.op, args, call.attrs, call.ty_args)
 
 
 def _has_conv2d(mod) -> bool:

@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("dnnl_kernels.cc")
 #: Functions the object exports (tvm-ffi symbols), called from the graph via call_dps_packed.
-FUNCTIONS = ("tvmforge_dnnl_conv2d", "tvmforge_dnnl_conv2d_add", "tvmforge_dnnl_dense")
+FUNCTIONS = (
+    "tvmforge_dnnl_conv2d",
+    "tvmforge_dnnl_conv2d_add",
+    "tvmforge_dnnl_conv2d_transpose",
+    "tvmforge_dnnl_dense",
+)
 #: The shared library the artifact links against, and where users get it.
 LIBRARY = "libdnnl.so.3"
 PIP_PACKAGE = "onednn-cpu-gomp==2023.2.0"
