@@ -40,16 +40,6 @@ def scheduled_functions(mod) -> tuple[int, int]:
     return done, len(funcs)
 
 
-def _gpu_default_schedules(mod, preset: TargetPreset):
-    """dlight's GPU rules for every kernel tuning did not cover: no naive kernel ships."""
-    from ._tvm import dlight, tvm
-
-    gpu = dlight.gpu
-    rules = [gpu.Matmul(), gpu.GEMV(), gpu.Reduction(), gpu.GeneralReduction(), gpu.Fallback()]
-    with tvm.target.Target(preset.target):
-        return dlight.ApplyDefaultSchedule(*rules)(mod)
-
-
 def export(
     mod,
     bound: BoundModel,
@@ -86,13 +76,16 @@ def export(
     mod = apply_databases(mod, preset, databases)
     tuned, total = scheduled_functions(mod)
     transferred = 0
-    if preset.is_cuda:
-        mod = _gpu_default_schedules(mod, preset)
-    elif transfer and can_run_here(preset)[0] and databases:
+    if transfer and not preset.is_cuda and can_run_here(preset)[0] and databases:
         from .session import default_threads
         from .transfer import transfer_schedules
 
         mod, transferred = transfer_schedules(mod, preset, databases, threads or default_threads())
+    from .default_schedules import apply_default_schedules
+
+    with tvm_errors("default schedules"):
+        mod = apply_default_schedules(mod, preset)
+    defaulted = scheduled_functions(mod)[0] - tuned - transferred
     outputs = output_specs(mod, bound)
     with tvm_errors("compilation"):
         executable = tvm.compile(mod, tvm.target.Target(preset.target))
@@ -122,6 +115,7 @@ def export(
             **(tuning or {}),
             "scheduled_functions": tuned,
             "transferred_functions": transferred,
+            "default_scheduled_functions": defaulted,
             "functions": total,
         },
         "validation": None,

@@ -152,9 +152,11 @@ def _functions(unique: dict[str, Site], body) -> object:
 
 def _tvm_module(unique: dict[str, Site], preset: TargetPreset, databases: Sequence[Path]):
     from .build import apply_databases
+    from .default_schedules import apply_default_schedules
     from .optimize import lower
 
-    return apply_databases(lower(_functions(unique, _chain), preset), preset, databases)
+    mod = apply_databases(lower(_functions(unique, _chain), preset), preset, databases)
+    return apply_default_schedules(mod, preset)  # as the model will be built
 
 
 def _library_module(unique: dict[str, Site]):

@@ -60,8 +60,8 @@ def _layout_friendly(mod):
     """Rewrite what TVM's layout pass cannot convert into equivalents it can.
 
     It wraps such an op in NHWC<->NCHW transposes (PP-OCRv4's detector had 81 of them):
-    - ``multiply(scale[1], x[1,C,H,W])``: a constant first, or of lower rank; it becomes
-      ``multiply(x, scale[1,1,1,1])``;
+    - ``multiply(scale[1], x[1,C,H,W])``: a constant first, or of lower rank, next to a 4-D
+      tensor; it becomes ``multiply(x, scale[1,1,1,1])``;
     - ``clip(x, lo, hi)`` (HardSigmoid's import): it becomes ``minimum(maximum(x, lo), hi)``.
     """
     from ._tvm import relax
@@ -97,6 +97,8 @@ def _constant_last_full_rank(call):
     from ._tvm import relax, tvm
 
     rank = max(len(arg.ty.shape) for arg in call.args)
+    if rank != 4:
+        return call  # only 4-D (NCHW) operands are converted; other workloads stay as tuned
     args = []
     for arg in call.args:
         if isinstance(arg, tvm.ir.expr.Constant) and 0 < len(arg.ty.shape) < rank:

@@ -1,0 +1,45 @@
+"""Default schedules for the functions no tuning record covers, so no pathological kernel ships.
+
+A fused function TVM has no record for is left as the frontend wrote it: one loop nest per
+operator, each writing a whole intermediate buffer that the next reads back. On a feature map
+that is tens of megabytes allocated, written and read per call: PP-OCRv4's batch-norm +
+hard-swish chains on 320x320x16 took 33 ms where the same arithmetic with its producers
+inlined takes 0.2 ms. On CPUs the default schedule inlines the blocks of such elementwise and
+layout functions and leaves the loops as written (LLVM vectorizes them; a parallel split
+measured slower on these small kernels). On GPUs DLight's rules schedule every kernel (a naive one runs on one
+thread). Functions that tuning records or transfer scheduled are left alone. Imports the
+compiler.
+"""
+
+from __future__ import annotations
+
+from ._tvm import dlight, tvm
+from .targets import TargetPreset
+
+
+def apply_default_schedules(mod, preset: TargetPreset):
+    """``mod`` with every unscheduled PrimFunc given a default schedule for ``preset``."""
+    if preset.is_cuda:
+        gpu = dlight.gpu
+        rules = [gpu.Matmul(), gpu.GEMV(), gpu.Reduction(), gpu.GeneralReduction(), gpu.Fallback()]
+    else:
+        rules = [_InlineProducers()]
+    with tvm.target.Target(preset.target):
+        return dlight.ApplyDefaultSchedule(*rules)(mod)
+
+
+class _InlineProducers(dlight.ScheduleRule):
+    """Inline every block of an elementwise/layout function (no reductions) that can be.
+
+    None (function unchanged) for functions with a reduction, where inlining measured both
+    ways (Inception's convolutions 0.69x-1.28x, pooling 1.2x), or when nothing inlines.
+    """
+
+    def apply(self, func, target, _tunable: bool):
+        sch = tvm.s_tir.Schedule(func)
+        blocks = dlight.normalize_prim_func(sch)
+        if blocks is None or not all(block.is_injective() for block in blocks):
+            return None
+        before = len(blocks)
+        remaining = dlight.try_inline(sch, blocks)  # pops what it inlines from ``blocks``
+        return sch if len(remaining) < before else None
