@@ -9,6 +9,7 @@ import onnx
 from .branches import stub_invalid_branches
 from .fold import fold_constants
 from .functions import expand_functions
+from .unroll import unroll_loops
 
 Rewrite = Callable[[onnx.ModelProto], onnx.ModelProto]
 
@@ -25,6 +26,7 @@ def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 REWRITES: tuple[Rewrite, ...] = (
     expand_functions,
+    unroll_loops,
     fold_constants,
     stub_invalid_branches,
     sum_of_two_to_add,

@@ -84,28 +84,38 @@ def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Every fully static shape known after ONNX shape inference, subgraphs included."""
+    shapes = {
+        name: dims
+        for name, dims in inferred_shapes(proto).items()
+        if all(d is not None for d in dims)
+    }
+    for init in proto.graph.initializer:
+        shapes[init.name] = tuple(init.dims)
+    return shapes
+
+
+def inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
+    """Every tensor shape ONNX shape inference knows (None: unknown dim), subgraphs included."""
     try:
         inferred = onnx.shape_inference.infer_shapes(_without_weights(proto), data_prop=True)
     except Exception as exc:  # noqa: BLE001 - inference is best effort
-        log.debug("shape inference failed while folding: %s", exc)
+        log.debug("shape inference failed: %s", exc)
         inferred = proto
-    shapes: dict[str, tuple[int, ...]] = {}
+    shapes: dict[str, tuple[int | None, ...]] = {}
 
     def visit(graph: onnx.GraphProto) -> None:
         for vi in [*graph.input, *graph.value_info, *graph.output]:
             t = vi.type.tensor_type
             if vi.type.HasField("tensor_type") and t.HasField("shape"):
-                dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-                if all(d >= 0 for d in dims):
-                    shapes[vi.name] = tuple(dims)
+                shapes[vi.name] = tuple(
+                    d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim
+                )
         for node in graph.node:
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:
                     visit(attr.g)
 
     visit(inferred.graph)
-    for init in proto.graph.initializer:
-        shapes[init.name] = tuple(init.dims)
     return shapes
 
 
