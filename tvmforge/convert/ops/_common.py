@@ -42,3 +42,18 @@ def constant_value(expr, params) -> np.ndarray | None:
     if value is not None and hasattr(value, "numpy"):
         return value.numpy()
     return None
+
+
+def select_axis(bb, axis_expr, rank: int, axes: list[int], build):
+    """``build(a)`` for the run-time scalar axis ``axis_expr`` (negative counts back from
+    ``rank``), chosen among ``axes``; every ``build(a)`` must have the same shape."""
+    from tvm import relax
+
+    op = relax.op
+    dtype = dtype_of(axis_expr)
+    given = op.reshape(axis_expr, [])
+    given = op.where(op.less(given, const(0, dtype)), op.add(given, const(rank, dtype)), given)
+    result = build(axes[-1])
+    for axis in axes[:-1]:
+        result = bb.normalize(op.where(op.equal(given, const(axis, dtype)), build(axis), result))
+    return result
