@@ -134,6 +134,18 @@ def test_freeze_turns_shape_parameters_into_initializers() -> None:
     assert [i.name for i in frozen.graph.initializer] == ["k"]
 
 
+def test_freeze_follows_values_back_but_not_through_shape() -> None:
+    x = helper.make_tensor_value_info("x", F, [2, 3])
+    n = helper.make_tensor_value_info("n", TensorProto.INT64, [1])
+    y = helper.make_tensor_value_info("y", F, [3, 2])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], start=1),
+        helper.make_node("Concat", ["s", "n"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["y"]),
+    ]
+    assert shape_parameter_inputs(_model(nodes, [x, n], [y])) == ["n"]
+
+
 def test_apply_rewrites_keeps_a_plain_model() -> None:
     x = helper.make_tensor_value_info("x", F, [2])
     y = helper.make_tensor_value_info("y", F, [2])
