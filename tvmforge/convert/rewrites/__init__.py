@@ -26,8 +26,8 @@ def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 REWRITES: tuple[Rewrite, ...] = (
     expand_functions,
-    unroll_loops,
     fold_constants,
+    unroll_loops,
     stub_invalid_branches,
     sum_of_two_to_add,
 )

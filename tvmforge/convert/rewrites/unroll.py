@@ -5,7 +5,8 @@ into a Loop). Once input shapes are bound, a Scan runs as many steps as its scan
 on their scan axes; a Loop runs as many as any of its scan outputs is long (the model's shapes
 promise it), or a constant trip count when its condition can never turn false. The body is then
 inlined once per step with its values renamed: scan inputs are sliced with Gather, scan outputs
-stacked with Unsqueeze + Concat. Past ``MAX_ITERATIONS`` body copies the rewrite refuses.
+stacked with Unsqueeze + Concat, and the result folded again. It runs after constant folding
+(a trip count is often computed). Past ``MAX_ITERATIONS`` body copies the rewrite refuses.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import onnx
 from onnx import helper
 
 from ...errors import UnsupportedOperatorError
-from .fold import _constant_node, _constant_value, _used_names, inferred_shapes
+from .fold import _constant_node, _constant_value, _used_names, fold_constants, inferred_shapes
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def unroll_loops(proto: onnx.ModelProto) -> onnx.ModelProto:
             break
         del out.graph.node[:]
         out.graph.node.extend(nodes)
-    return out
+    return fold_constants(out)  # the copies read constant iteration numbers and slices
 
 
 def _shapes(proto: onnx.ModelProto) -> Shapes:
