@@ -45,6 +45,20 @@ def test_shape_gather_concat_reshape_chain_folds() -> None:
     assert _ops(model.graph) == ["Shape", "Gather", "Concat", "Reshape"]  # input untouched
 
 
+def test_castlike_of_a_constant_to_a_typed_input_folds() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])
+    two = numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "two")
+    nodes = [
+        helper.make_node("CastLike", ["two", "x"], ["c"]),
+        helper.make_node("Mul", ["x", "c"], ["y"]),
+    ]
+    folded = fold_constants(_model(nodes, [x], [y], initializers=[two]))
+    assert _ops(folded.graph) == ["Constant", "Mul"]
+    value = numpy_helper.to_array(folded.graph.node[0].attribute[0].t)
+    assert value.dtype == np.float16 and value.tolist() == [2, 3]
+
+
 def test_if_with_constant_condition_is_inlined() -> None:
     x = helper.make_tensor_value_info("x", F, [2])
     y = helper.make_tensor_value_info("y", F, [2])
