@@ -1,4 +1,4 @@
-"""Signal ops the frontend lacks: DFT as a matmul with a constant DFT matrix."""
+"""Signal ops the frontend lacks: DFT and STFT as matmuls with constant DFT matrices."""
 
 from __future__ import annotations
 
@@ -40,21 +40,47 @@ def dft20(bb, inputs, attr, params):
 
 
 def _dft(bb, inputs, axis: int, attr, params):
-    """DFT, inverse DFT and their one-sided forms (rfft, irfft) along one signal axis.
+    """DFT, inverse DFT and their one-sided forms (rfft, irfft) along one signal axis."""
+    n = _constant_int(inputs[1] if len(inputs) > 1 else None, "DFT", "dft_length", params)
+    inverse, onesided = bool(attr.get("inverse", 0)), bool(attr.get("onesided", 0))
+    return _transform(bb, inputs[0], axis, n, inverse=inverse, onesided=onesided)
 
-    The input's last dim holds (real) or (real, imaginary); the signal axis moves last and is
+
+@converter("STFT", since=17)
+def stft(bb, inputs, attr, params):
+    """Frames gathered at constant offsets, windowed, then a (one-sided) DFT of each."""
+    from tvm import relax
+
+    op = relax.op
+    x = inputs[0]
+    signal = static_shape(x)[1]
+    step = _constant_int(inputs[1], "STFT", "frame_step", params)
+    window = inputs[2] if len(inputs) > 2 else None
+    length = _constant_int(inputs[3] if len(inputs) > 3 else None, "STFT", "frame_length", params)
+    if length is None:
+        length = signal if window is None else static_shape(window)[0]
+    frames = 1 + (signal - length) // step
+    offsets = np.arange(frames)[:, None] * step + np.arange(length)[None, :]
+    framed = op.take(x, const(offsets, "int64"), axis=1)  # [batch, frames, length, 1 or 2]
+    if window is not None:
+        framed = op.multiply(framed, op.reshape(window, [length, 1]))
+    onesided = bool(attr.get("onesided", 1))
+    return _transform(bb, bb.normalize(framed), 2, None, inverse=False, onesided=onesided)
+
+
+def _transform(bb, x, axis: int, n: int | None, *, inverse: bool, onesided: bool):
+    """The DFT of ``x`` along ``axis``, padded or cut to ``n`` points.
+
+    The last dim holds (real) or (real, imaginary); the signal axis moves last and is
     multiplied by cosine and sine matrices built for the static signal length.
     """
     from tvm import relax
 
     op = relax.op
-    x = inputs[0]
     shape = static_shape(x)
     rank = len(shape)
     axis %= rank
     length = shape[axis]
-    inverse, onesided = bool(attr.get("inverse", 0)), bool(attr.get("onesided", 0))
-    n = _constant_int(inputs[1] if len(inputs) > 1 else None, "dft_length", params)
     if n is None:
         n = 2 * (length - 1) if inverse and onesided else length
     cos, sin, real_only = _matrices(length, n, inverse=inverse, onesided=onesided)
@@ -81,13 +107,13 @@ def _dft(bb, inputs, axis: int, attr, params):
     return parts[0] if real_only else op.concat(parts, axis=rank - 1)
 
 
-def _constant_int(expr, what: str, params) -> int | None:
+def _constant_int(expr, op: str, what: str, params) -> int | None:
     if expr is None:
         return None
     value = constant_value(expr, params)
     if value is None:
         raise UnsupportedOperatorError(
-            f"DFT's {what} input must be a constant (the output shape depends on it); "
+            f"{op}'s {what} input must be a constant (the output shape depends on it); "
             "make it an initializer"
         )
     return int(value.reshape(-1)[0])
