@@ -1,3 +1,3 @@
 """Our converters, one module per op family; importing this package registers them all."""
 
-from . import activation, math, normalization, quantized, recurrent, signal, tensor  # noqa: F401
+from . import activation, math, normalization, optional, quantized, recurrent, signal, tensor  # noqa: F401
