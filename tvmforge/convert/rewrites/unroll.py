@@ -48,10 +48,10 @@ def unroll_loops(proto: onnx.ModelProto) -> onnx.ModelProto:
         nodes: list[onnx.NodeProto] = []
         changed = False
         for index, node in enumerate(out.graph.node):
-            prefix = _fresh_prefix(f"{node.op_type.lower()}{round_}_{index}", taken)
-            unrolled = (
-                _unroll(node, _Emitter(prefix, opset), shapes, consts) if _is_loop(node) else None
-            )
+            unrolled = None
+            if _is_loop(node):
+                prefix = _fresh_prefix(f"{node.op_type.lower()}{round_}_{index}", taken)
+                unrolled = _unroll(node, _Emitter(prefix, opset), shapes, consts)
             changed |= unrolled is not None
             nodes.extend([node] if unrolled is None else unrolled)
         if not changed:
