@@ -1,4 +1,4 @@
-"""LpNormalization and CumProd against onnxruntime."""
+"""LpNormalization, CumSum and CumProd against onnxruntime."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def test_cumprod_reverse_exclusive(tmp_path: Path) -> None:
     )
     x = np.random.default_rng(0).uniform(0.5, 1.5, (2, 5)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_cumsum_with_runtime_axis(axis: int, tmp_path: Path) -> None:
+    node = helper.make_node("CumSum", ["x", "axis"], ["y"], reverse=1)
+    model = one_node_model(
+        node, [("x", F, [3, 4]), ("axis", TensorProto.INT32, [])], [("y", F, [3, 4])], opset=14
+    )
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    assert_matches_onnxruntime(model, {"x": x, "axis": np.array(axis, dtype=np.int32)}, tmp_path)

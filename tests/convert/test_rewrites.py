@@ -45,6 +45,20 @@ def test_shape_gather_concat_reshape_chain_folds() -> None:
     assert _ops(model.graph) == ["Shape", "Gather", "Concat", "Reshape"]  # input untouched
 
 
+def test_castlike_of_a_constant_to_a_typed_input_folds() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])
+    two = numpy_helper.from_array(np.array([2, 3], dtype=np.int64), "two")
+    nodes = [
+        helper.make_node("CastLike", ["two", "x"], ["c"]),
+        helper.make_node("Mul", ["x", "c"], ["y"]),
+    ]
+    folded = fold_constants(_model(nodes, [x], [y], initializers=[two]))
+    assert _ops(folded.graph) == ["Constant", "Mul"]
+    value = numpy_helper.to_array(folded.graph.node[0].attribute[0].t)
+    assert value.dtype == np.float16 and value.tolist() == [2, 3]
+
+
 def test_if_with_constant_condition_is_inlined() -> None:
     x = helper.make_tensor_value_info("x", F, [2])
     y = helper.make_tensor_value_info("y", F, [2])
@@ -132,6 +146,18 @@ def test_freeze_turns_shape_parameters_into_initializers() -> None:
     frozen = freeze_inputs(model, {"k": np.array([1], dtype=np.int64)})
     assert [i.name for i in frozen.graph.input] == ["x"]
     assert [i.name for i in frozen.graph.initializer] == ["k"]
+
+
+def test_freeze_follows_values_back_but_not_through_shape() -> None:
+    x = helper.make_tensor_value_info("x", F, [2, 3])
+    n = helper.make_tensor_value_info("n", TensorProto.INT64, [1])
+    y = helper.make_tensor_value_info("y", F, [3, 2])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], start=1),
+        helper.make_node("Concat", ["s", "n"], ["shape"], axis=0),
+        helper.make_node("Reshape", ["x", "shape"], ["y"]),
+    ]
+    assert shape_parameter_inputs(_model(nodes, [x, n], [y])) == ["n"]
 
 
 def test_apply_rewrites_keeps_a_plain_model() -> None:

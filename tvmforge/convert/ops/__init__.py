@@ -1,3 +1,14 @@
 """Our converters, one module per op family; importing this package registers them all."""
 
-from . import activation, cast, math, normalization, qdq, quantized, recurrent  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    cast,
+    math,
+    normalization,
+    optional,
+    qdq,
+    quantized,
+    recurrent,
+    signal,
+    tensor,
+)

@@ -63,3 +63,18 @@ def frontend_converter(op: str):
     from ..overlay import frontend_table
 
     return frontend_table()[op].get_converter(onnx.defs.onnx_opset_version())
+
+
+def select_axis(bb, axis_expr, rank: int, axes: list[int], build):
+    """``build(a)`` for the run-time scalar axis ``axis_expr`` (negative counts back from
+    ``rank``), chosen among ``axes``; every ``build(a)`` must have the same shape."""
+    from tvm import relax
+
+    op = relax.op
+    dtype = dtype_of(axis_expr)
+    given = op.reshape(axis_expr, [])
+    given = op.where(op.less(given, const(0, dtype)), op.add(given, const(rank, dtype)), given)
+    result = build(axes[-1])
+    for axis in axes[:-1]:
+        result = bb.normalize(op.where(op.equal(given, const(axis, dtype)), build(axis), result))
+    return result

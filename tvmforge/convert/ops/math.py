@@ -1,10 +1,10 @@
-"""Elementwise and scan ops the frontend lacks: LpNormalization, CumProd."""
+"""Elementwise and scan ops the frontend lacks: LpNormalization, CumSum/CumProd (any axis)."""
 
 from __future__ import annotations
 
 from ...errors import UnsupportedOperatorError
 from ..registry import converter
-from ._common import const, constant_value, dtype_of
+from ._common import const, constant_value, dtype_of, select_axis
 
 
 @converter("LpNormalization", since=1)
@@ -29,20 +29,43 @@ def lp_normalization(bb, inputs, attr, params):
     return op.where(op.equal(norm, zero), op.zeros_like(x), op.divide(x, norm))
 
 
+@converter("CumSum", since=11)
+@converter("CumSum", since=14)
+def cumsum(bb, inputs, attr, params):
+    """Cumulative sum along ``axis`` (a constant, or a run-time scalar in strict mode)."""
+    from tvm import relax
+
+    return _cumulative(bb, relax.op.cumsum, inputs, attr, params)
+
+
 @converter("CumProd", since=26)
 def cumprod(bb, inputs, attr, params):
-    """Cumulative product along a constant axis; ``exclusive`` and ``reverse`` supported."""
+    """Cumulative product along ``axis`` (a constant, or a run-time scalar in strict mode)."""
+    from tvm import relax
+
+    return _cumulative(bb, relax.op.cumprod, inputs, attr, params)
+
+
+def _cumulative(bb, scan, inputs, attr, params):
+    """``scan`` along the axis input, with ``exclusive`` and ``reverse``.
+
+    A run-time axis selects among the scans along every axis: the output shape never depends
+    on it.
+    """
     from tvm import relax
 
     op = relax.op
     x, axis_expr = inputs[0], inputs[1]
+    exclusive = bool(attr.get("exclusive", 0))
+    reverse = bool(attr.get("reverse", 0))
+
+    def along(axis: int):
+        y = op.flip(x, axis) if reverse else x
+        y = bb.normalize(scan(y, axis=axis, exclusive=exclusive))
+        return bb.normalize(op.flip(y, axis)) if reverse else y
+
     axis = constant_value(axis_expr, params)
-    if axis is None:
-        raise UnsupportedOperatorError("CumProd needs a constant axis input")
-    axis = int(axis.reshape(-1)[0])
-    if attr.get("reverse", 0):
-        x = op.flip(x, axis)
-    y = op.cumprod(x, axis=axis, exclusive=bool(attr.get("exclusive", 0)))
-    if attr.get("reverse", 0):
-        y = op.flip(bb.normalize(y), axis)
-    return y
+    if axis is not None:
+        return along(int(axis.reshape(-1)[0]))
+    rank = len(x.ty.shape)
+    return select_axis(bb, axis_expr, rank, list(range(rank)), along)

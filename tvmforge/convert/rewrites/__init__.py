@@ -10,6 +10,7 @@ from .branches import stub_invalid_branches
 from .fold import fold_constants
 from .functions import expand_functions
 from .storage import carry_in_storage
+from .unroll import unroll_loops
 
 Rewrite = Callable[[onnx.ModelProto], onnx.ModelProto]
 
@@ -27,6 +28,7 @@ def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
 REWRITES: tuple[Rewrite, ...] = (
     expand_functions,
     fold_constants,
+    unroll_loops,
     stub_invalid_branches,
     sum_of_two_to_add,
     carry_in_storage,  # last: folding evaluates exotic constants with their real types

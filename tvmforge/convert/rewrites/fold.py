@@ -44,12 +44,21 @@ def fold_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
     for _ in range(_ROUNDS):
         shapes = _static_shapes(out)
         consts = _small_initializers(out.graph)
-        folder = _Folder(shapes, opset)
+        folder = _Folder(shapes, opset, _input_types(out.graph))
         changed = folder.graph(out.graph, consts)
         _prune(out.graph)
         if not changed:
             break
     return out
+
+
+def _input_types(graph: onnx.GraphProto) -> dict[str, int]:
+    """Element types of the graph's tensor inputs."""
+    return {
+        vi.name: vi.type.tensor_type.elem_type
+        for vi in graph.input
+        if vi.type.HasField("tensor_type")
+    }
 
 
 def _small_initializers(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
@@ -84,35 +93,48 @@ def _without_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 def _static_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
     """Every fully static shape known after ONNX shape inference, subgraphs included."""
+    shapes = {
+        name: dims
+        for name, dims in inferred_shapes(proto).items()
+        if all(d is not None for d in dims)
+    }
+    for init in proto.graph.initializer:
+        shapes[init.name] = tuple(init.dims)
+    return shapes
+
+
+def inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple[int | None, ...]]:
+    """Every tensor shape ONNX shape inference knows (None: unknown dim), subgraphs included."""
     try:
         inferred = onnx.shape_inference.infer_shapes(_without_weights(proto), data_prop=True)
     except Exception as exc:  # noqa: BLE001 - inference is best effort
-        log.debug("shape inference failed while folding: %s", exc)
+        log.debug("shape inference failed: %s", exc)
         inferred = proto
-    shapes: dict[str, tuple[int, ...]] = {}
+    shapes: dict[str, tuple[int | None, ...]] = {}
 
     def visit(graph: onnx.GraphProto) -> None:
         for vi in [*graph.input, *graph.value_info, *graph.output]:
             t = vi.type.tensor_type
             if vi.type.HasField("tensor_type") and t.HasField("shape"):
-                dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-                if all(d >= 0 for d in dims):
-                    shapes[vi.name] = tuple(dims)
+                shapes[vi.name] = tuple(
+                    d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim
+                )
         for node in graph.node:
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:
                     visit(attr.g)
 
     visit(inferred.graph)
-    for init in proto.graph.initializer:
-        shapes[init.name] = tuple(init.dims)
     return shapes
 
 
 class _Folder:
-    def __init__(self, shapes: dict[str, tuple[int, ...]], opset: int) -> None:
+    def __init__(
+        self, shapes: dict[str, tuple[int, ...]], opset: int, elem_types: dict[str, int]
+    ) -> None:
         self.shapes = shapes
         self.opset = opset
+        self.elem_types = elem_types
 
     def graph(self, graph: onnx.GraphProto, outer: dict[str, np.ndarray]) -> bool:
         """Fold ``graph`` in place; ``outer`` holds the constants visible from outside."""
@@ -169,6 +191,13 @@ class _Folder:
                 value = np.array(shape, dtype=np.int64)[slice(start, end)]
             consts[node.output[0]] = value
             return [_constant_node(node.output[0], value)]
+        if op == "CastLike" and node.input[0] in consts:  # a run-time target still has a type
+            to = self.elem_types.get(node.input[1])
+            if to is None and node.input[1] in consts:
+                to = helper.np_dtype_to_tensor_dtype(consts[node.input[1]].dtype)
+            if to is None:
+                return None
+            node = helper.make_node("Cast", node.input[:1], node.output, to=to)
         if op in _NONDETERMINISTIC or any(
             a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
             for a in node.attribute

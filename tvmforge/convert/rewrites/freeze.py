@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .fold import _used_names
+
 _REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
            "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")  # fmt: skip
 
@@ -47,21 +49,40 @@ SHAPE_PARAMETERS: dict[str, tuple[int, ...]] = {
     "Col2Im": (1, 2),
     "DFT": (1, 2),
     "STFT": (1, 3),
+    "Loop": (0, 1),  # trip count and first condition: how long its scan outputs are
 }
 
 
 def shape_parameter_inputs(proto: onnx.ModelProto) -> list[str]:
-    """Graph inputs that feed a shape-parameter position of some top-level node."""
+    """Graph inputs whose values reach a shape-parameter position of some top-level node.
+
+    Values are followed back through the nodes computing them, subgraphs included (an expanded
+    CenterCropPad computes Pad's pads from its ``shape`` input), but not through Shape or Size,
+    which read only their input's shape.
+    """
     inits = {i.name for i in proto.graph.initializer}
-    graph_inputs = {vi.name for vi in proto.graph.input if vi.name not in inits}
-    found: dict[str, None] = {}
-    for node in proto.graph.node:
-        if node.domain not in ("", "ai.onnx"):
+    graph_inputs = [vi.name for vi in proto.graph.input if vi.name not in inits]
+    producers = {out: node for node in proto.graph.node for out in node.output}
+    todo = [
+        node.input[pos]
+        for node in proto.graph.node
+        if node.domain in ("", "ai.onnx")
+        for pos in SHAPE_PARAMETERS.get(node.op_type, ())
+        if pos < len(node.input)
+    ]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if not name or name in seen:
             continue
-        for pos in SHAPE_PARAMETERS.get(node.op_type, ()):
-            if pos < len(node.input) and node.input[pos] in graph_inputs:
-                found[node.input[pos]] = None
-    return list(found)
+        seen.add(name)
+        node = producers.get(name)
+        if node is not None and node.op_type not in ("Shape", "Size"):
+            todo.extend(node.input)
+            for attr in node.attribute:  # If branches read outer values by name
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    todo.extend(_used_names(attr.g))
+    return [name for name in graph_inputs if name in seen]
 
 
 def freeze_inputs(proto: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> onnx.ModelProto:
