@@ -38,8 +38,15 @@ class _InlineProducers(dlight.ScheduleRule):
     def apply(self, func, target, _tunable: bool):
         sch = tvm.s_tir.Schedule(func)
         blocks = dlight.normalize_prim_func(sch)
-        if blocks is None or not all(block.is_injective() for block in blocks):
+        if blocks is None or not all(_elementwise(sch, block) for block in blocks):
             return None
         before = len(blocks)
         remaining = dlight.try_inline(sch, blocks)  # pops what it inlines from ``blocks``
         return sch if len(remaining) < before else None
+
+
+def _elementwise(sch, block) -> bool:
+    """Spatial iterators only and no reduction init: a matmul whose reduction has extent 1
+    looks spatial once unit loops are dropped, and inlining its consumer into it is wrong in
+    TVM 0.27 (the consumer's addend is counted twice)."""
+    return block.is_injective() and sch.get(block.block_rv).init is None

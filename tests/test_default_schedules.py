@@ -1,0 +1,81 @@
+"""Functions no record covers get a default schedule only where it is safe and pays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tvmforge.targets import resolve_target
+
+
+def _lowered(build):
+    """One Relax function ``main(x)`` built by ``build(op, x)``, lowered and fused."""
+    from tvmforge._tvm import relax
+    from tvmforge.optimize import lower
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((2, 8, 8, 16), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            out = bb.emit_output(build(relax.op, x))
+        bb.emit_func_output(out)
+    return lower(bb.get(), resolve_target("host"))
+
+
+def _const(value, shape=()):
+    from tvmforge._tvm import relax
+
+    return relax.const(np.full(shape, value, "float32"))
+
+
+def _hard_swish(op, x):
+    """Scale, shift, hard-swish: PP-OCR's chain after each convolution."""
+    a = op.add(op.multiply(x, _const(1.1, (1, 1, 1, 1))), _const(0.1, (1, 1, 1, 1)))
+    relu6 = op.minimum(op.maximum(op.add(a, _const(3.0)), _const(0.0)), _const(6.0))
+    return op.divide(op.multiply(a, relu6), _const(6.0))
+
+
+def _unit_matmul_add(op, x):
+    """A matmul over a reduction of extent 1, then an add: it must stay as written."""
+    column = op.reshape(op.sum(x, axis=[3], keepdims=True), (2, 8, 8, 1))
+    row = op.reshape(op.mean(x, axis=[1]), (2, 8, 1, 16))
+    return op.add(op.matmul(column, row), x)
+
+
+def _run(func, args):
+    from tvmforge._tvm import tvm
+
+    target = tvm.target.Target(resolve_target("host").target)
+    lib = tvm.tirx.build(tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target)
+    lib["main"](*args)
+    return args[-1].numpy()
+
+
+def _primfuncs(mod):
+    from tvmforge._tvm import tvm
+
+    return {gv.name_hint: f for gv, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)}
+
+
+def _scheduled(func) -> bool:
+    return bool(func.attrs is not None and func.attrs.get("tirx.is_scheduled", False))
+
+
+@pytest.mark.parametrize(("build", "expect_scheduled"), [(_hard_swish, True),
+                                                          (_unit_matmul_add, False)])  # fmt: skip
+def test_default_schedule_applies_where_safe_and_keeps_numerics(build, expect_scheduled) -> None:
+    from tvmforge._tvm import random_tensor
+    from tvmforge.default_schedules import apply_default_schedules
+
+    mod = _lowered(build)
+    naive = _primfuncs(mod)
+    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
+    elementwise = [n for n in naive if "matmul" in n or "divide" in n]
+    assert elementwise
+    for name in elementwise:
+        assert _scheduled(scheduled[name]) == expect_scheduled, name
+        rng = np.random.default_rng(0)
+        args = [random_tensor(p.ty, rng) for p in naive[name].params]
+        want = _run(naive[name], args)
+        got = _run(scheduled[name], [*args[:-1], random_tensor(naive[name].params[-1].ty, rng)])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
