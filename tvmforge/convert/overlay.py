@@ -35,9 +35,12 @@ def _frontend_module():
 
 
 def frontend_table() -> dict[str, Any]:
-    """The frontend's own converter table (op type -> OnnxOpConverter class)."""
+    """The frontend's own converter table (op type -> OnnxOpConverter class), also inside
+    ``frontend_overlay()``, so that our converters may wrap the frontend's."""
     _load_ops()
-    return dict(getattr(_frontend_module(), CONVERT_MAP_NAME)())
+    table = getattr(_frontend_module(), CONVERT_MAP_NAME)()
+    own = {op: getattr(cls, "fallback", cls) for op, cls in table.items()}
+    return {op: cls for op, cls in own.items() if cls is not None}
 
 
 def _load_ops() -> None:
@@ -55,7 +58,8 @@ def _adapter(op: str, fallback: Any | None) -> type:
             return fallback.get_converter(opset)
         raise NotImplementedError(f"tvmforge converts {op} only at other opsets, not {opset}")
 
-    return type(f"Tvmforge{op}", (), {"get_converter": classmethod(get_converter)})
+    methods = {"get_converter": classmethod(get_converter), "fallback": fallback}
+    return type(f"Tvmforge{op}", (), methods)
 
 
 def merged_table(base: dict[str, Any]) -> dict[str, Any]:
