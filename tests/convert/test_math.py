@@ -1,4 +1,4 @@
-"""LpNormalization and CumProd against onnxruntime."""
+"""LpNormalization, CumProd and Pow against onnxruntime."""
 
 from __future__ import annotations
 
@@ -29,3 +29,17 @@ def test_cumprod_reverse_exclusive(tmp_path: Path) -> None:
     )
     x = np.random.default_rng(0).uniform(0.5, 1.5, (2, 5)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "base, exponent",
+    [(TensorProto.FLOAT, TensorProto.INT64), (TensorProto.INT32, TensorProto.FLOAT),
+     (TensorProto.INT64, TensorProto.INT64)],
+)  # fmt: skip
+def test_pow_mixed_types(base: int, exponent: int, tmp_path: Path) -> None:
+    node = helper.make_node("Pow", ["x", "y"], ["z"])
+    model = one_node_model(node, [("x", base, [5]), ("y", exponent, [5])], [("z", base, [5])],
+                           opset=15)  # fmt: skip
+    x = np.array([1, 2, 3, -2, 5]).astype(helper.tensor_dtype_to_np_dtype(base))
+    y = np.array([3, 0, 2, 3, 1]).astype(helper.tensor_dtype_to_np_dtype(exponent))
+    assert_matches_onnxruntime(model, {"x": x, "y": y}, tmp_path)

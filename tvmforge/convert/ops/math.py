@@ -1,4 +1,4 @@
-"""Elementwise and scan ops the frontend lacks: LpNormalization, CumProd."""
+"""Elementwise and scan ops the frontend lacks or gets wrong: LpNormalization, CumProd, Pow."""
 
 from __future__ import annotations
 
@@ -46,3 +46,20 @@ def cumprod(bb, inputs, attr, params):
     if attr.get("reverse", 0):
         y = op.flip(bb.normalize(y), axis)
     return y
+
+
+@converter("Pow", since=12)
+@converter("Pow", since=13)
+@converter("Pow", since=15)
+def pow_(bb, inputs, attr, params):
+    """``x ** y`` in x's type, for any mix of integer and float base and exponent."""
+    from tvm import relax
+
+    op = relax.op
+    x, y = inputs[0], inputs[1]
+    dtype = dtype_of(x)
+    if dtype.startswith(("float", "bfloat")):
+        return op.power(x, y if dtype_of(y) == dtype else bb.normalize(op.astype(y, dtype)))
+    # integer base: in float64 (exact for powers below 2**53), truncated as numpy's astype does
+    wide = op.power(op.astype(x, "float64"), op.astype(y, "float64"))
+    return op.astype(bb.normalize(wide), dtype)
