@@ -135,8 +135,9 @@ def resize(bb, inputs, attr, params):
 
 @converter("Resize", since=10)
 @converter("Upsample", since=9)
+@converter("Upsample", since=10)
 def resize_v10(bb, inputs, attr, params):
-    """Resize-10 and Upsample-9: scales only, asymmetric coordinates, nearest rounds down."""
+    """Resize-10 and Upsample-9/10: scales only, asymmetric coordinates, nearest rounds down."""
     scales = _optional_constant(inputs, 1, params, "Resize-10/Upsample scales")
     return _upsample(bb, inputs[0], scales, attr)
 
