@@ -1,3 +1,3 @@
 """Our converters, one module per op family; importing this package registers them all."""
 
-from . import activation, conv, math, normalization, quantized, recurrent, reduce, resize  # noqa: F401
+from . import activation, conv, math, normalization, onehot, quantized, recurrent, reduce, resize  # noqa: F401
