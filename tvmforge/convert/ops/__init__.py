@@ -1,3 +1,14 @@
 """Our converters, one module per op family; importing this package registers them all."""
 
-from . import activation, conv, math, normalization, onehot, quantized, recurrent, reduce, resize  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    conv,
+    math,
+    normalization,
+    onehot,
+    quantized,
+    recurrent,
+    reduce,
+    resize,
+    split,
+)
