@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     activation,
     conv,
     math,
+    nms,
     normalization,
     onehot,
     quantized,
