@@ -87,3 +87,18 @@ def test_sizes_fed_at_run_time_is_refused(tmp_path: Path) -> None:
     feeds = {"x": np.ones((1, 1, 2, 2), np.float32), "sizes": np.array([1, 1, 4, 4])}
     with pytest.raises(UnsupportedOperatorError, match="sizes must be a constant"):
         assert_matches_onnxruntime(model, feeds, tmp_path)
+
+
+def test_linear_uint8_downsample_rounds(tmp_path: Path) -> None:
+    model = _resize_model(
+        [1, 1, 4, 6], [1, 1, 3, 4], TensorProto.UINT8, sizes=[1, 1, 3, 4], mode="linear"
+    )
+    x = np.random.default_rng(0).integers(0, 255, (1, 1, 4, 6)).astype(np.uint8)
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path, atol=1)
+
+
+def test_cubic_float16(tmp_path: Path) -> None:
+    h = TensorProto.FLOAT16
+    model = _resize_model([1, 1, 4, 5], [1, 1, 6, 7], h, sizes=[1, 1, 6, 7], mode="cubic")
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 5)).astype(np.float16)
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path, rtol=1e-2, atol=1e-2)

@@ -117,7 +117,7 @@ def resample(
         fill = const(extrapolation_value, dtype_of(y))
         y = bb.normalize(op.where(relax.const(outside), fill, y))
     if cast:
-        if np.issubdtype(np.dtype(dtype), np.integer):
+        if dtype.startswith(("int", "uint")):  # (numpy knows no bfloat16)
             info = np.iinfo(dtype)
             y = op.clip(op.round(y), float(info.min), float(info.max))
         y = op.astype(y, dtype)
