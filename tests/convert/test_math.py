@@ -1,4 +1,4 @@
-"""LpNormalization, CumSum and CumProd against onnxruntime."""
+"""LpNormalization, CumSum, CumProd and Pow against onnxruntime."""
 
 from __future__ import annotations
 
@@ -39,3 +39,17 @@ def test_cumsum_with_runtime_axis(axis: int, tmp_path: Path) -> None:
     )
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x, "axis": np.array(axis, dtype=np.int32)}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "base, exponent",
+    [(TensorProto.FLOAT, TensorProto.INT64), (TensorProto.INT32, TensorProto.FLOAT),
+     (TensorProto.INT64, TensorProto.INT64)],
+)  # fmt: skip
+def test_pow_mixed_types(base: int, exponent: int, tmp_path: Path) -> None:
+    node = helper.make_node("Pow", ["x", "y"], ["z"])
+    model = one_node_model(node, [("x", base, [5]), ("y", exponent, [5])], [("z", base, [5])],
+                           opset=15)  # fmt: skip
+    x = np.array([1, 2, 3, -2, 5]).astype(helper.tensor_dtype_to_np_dtype(base))
+    y = np.array([3, 0, 2, 3, 1]).astype(helper.tensor_dtype_to_np_dtype(exponent))
+    assert_matches_onnxruntime(model, {"x": x, "y": y}, tmp_path)

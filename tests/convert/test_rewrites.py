@@ -11,6 +11,7 @@ from tvmforge.convert.rewrites.branches import stub_invalid_branches
 from tvmforge.convert.rewrites.fold import fold_constants
 from tvmforge.convert.rewrites.freeze import freeze_inputs, shape_parameter_inputs
 from tvmforge.convert.rewrites.functions import expand_functions
+from tvmforge.convert.rewrites.precision import attention_in_float32
 
 F = TensorProto.FLOAT
 
@@ -165,3 +166,22 @@ def test_apply_rewrites_keeps_a_plain_model() -> None:
     y = helper.make_tensor_value_info("y", F, [2])
     model = _model([helper.make_node("Relu", ["x"], ["y"])], [x], [y])
     assert _ops(apply_rewrites(model).graph) == ["Relu"]
+
+
+def test_half_attention_runs_in_float32() -> None:
+    h = TensorProto.FLOAT16
+    qkv = [helper.make_tensor_value_info(n, h, [1, 2, 3, 4]) for n in "qkv"]
+    mask = helper.make_tensor_value_info("m", TensorProto.BOOL, [3, 3])
+    y = helper.make_tensor_value_info("y", h, [1, 2, 3, 4])
+    node = helper.make_node("Attention", ["q", "k", "v", "m"], ["y"])
+    wrapped = attention_in_float32(_model([node], [*qkv, mask], [y], opset=23))
+    assert _ops(wrapped.graph) == ["Cast", "Cast", "Cast", "Attention", "Cast"]
+    assert list(wrapped.graph.node[3].input)[3] == "m"  # a bool mask stays bool
+    assert wrapped.graph.node[-1].output[0] == "y"
+
+
+def test_float32_attention_is_left_alone() -> None:
+    qkv = [helper.make_tensor_value_info(n, F, [1, 2, 3, 4]) for n in "qkv"]
+    y = helper.make_tensor_value_info("y", F, [1, 2, 3, 4])
+    model = _model([helper.make_node("Attention", ["q", "k", "v"], ["y"])], qkv, [y], opset=23)
+    assert _ops(attention_in_float32(model).graph) == ["Attention"]

@@ -56,7 +56,8 @@ def _adapter(op: str, fallback: Any | None) -> type:
             return fallback.get_converter(opset)
         raise NotImplementedError(f"tvmforge converts {op} only at other opsets, not {opset}")
 
-    return type(f"Tvmforge{op}", (), {"get_converter": classmethod(get_converter)})
+    methods = {"get_converter": classmethod(get_converter)}
+    return type(f"Tvmforge{op}", (), methods)
 
 
 def merged_table(base: dict[str, Any]) -> dict[str, Any]:

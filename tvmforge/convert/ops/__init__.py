@@ -3,12 +3,18 @@
 from . import (  # noqa: F401
     activation,
     cast,
+    conv,
     math,
+    nms,
     normalization,
+    onehot,
     optional,
     qdq,
     quantized,
     recurrent,
+    reduce,
+    resize,
     signal,
+    split,
     tensor,
 )

@@ -56,13 +56,14 @@ def constant_value(expr, params) -> np.ndarray | None:
     return None
 
 
-def frontend_converter(op: str):
-    """The frontend's own converter of ``op`` at its newest version (for nodes we pass on)."""
+def frontend_converter(op: str, opset: int | None = None):
+    """The frontend's own converter of ``op`` at ``opset`` (default: its newest), for nodes
+    we pass on or wrap."""
     import onnx
 
     from ..overlay import frontend_table
 
-    return frontend_table()[op].get_converter(onnx.defs.onnx_opset_version())
+    return frontend_table()[op].get_converter(opset or onnx.defs.onnx_opset_version())
 
 
 def select_axis(bb, axis_expr, rank: int, axes: list[int], build):

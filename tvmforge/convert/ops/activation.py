@@ -56,18 +56,23 @@ def is_inf(bb, inputs, attr, params):
 @converter("Dropout", since=13)
 @converter("Dropout", since=22)
 def dropout(bb, inputs, attr, params):
-    """Inference: the input unchanged and an all-true boolean mask (training mode unsupported)."""
+    """The input unchanged and an all-true boolean mask: inference, or training with ratio 0."""
     from tvm import relax
 
     from ...errors import UnsupportedOperatorError
     from ._common import constant_value
 
     x = inputs[0]
-    training = inputs[2] if len(inputs) > 2 else None
-    if training is not None:
-        value = constant_value(training, params)
-        if value is None or bool(value.reshape(-1)[0]):
-            raise UnsupportedOperatorError("Dropout in training mode is not supported")
+    training, ratio = (
+        None if len(inputs) <= i or inputs[i] is None else constant_value(inputs[i], params)
+        for i in (2, 1)
+    )
+    trains = len(inputs) > 2 and inputs[2] is not None and (training is None or training.any())
+    if trains and (ratio is None or ratio.any()):
+        raise UnsupportedOperatorError(
+            "Dropout in training mode drops at random; tvmforge supports it only with constant "
+            "training_mode false or ratio 0"
+        )
     mask = relax.op.ones_like(x, "bool")
     return relax.Tuple([x, bb.normalize(mask)])
 

@@ -1,4 +1,5 @@
-"""Elementwise and scan ops the frontend lacks: LpNormalization, CumSum/CumProd (any axis)."""
+"""Elementwise and scan ops the frontend lacks or gets wrong: LpNormalization,
+CumSum/CumProd (any axis), Pow."""
 
 from __future__ import annotations
 
@@ -69,3 +70,20 @@ def _cumulative(bb, scan, inputs, attr, params):
         return along(int(axis.reshape(-1)[0]))
     rank = len(x.ty.shape)
     return select_axis(bb, axis_expr, rank, list(range(rank)), along)
+
+
+@converter("Pow", since=12)
+@converter("Pow", since=13)
+@converter("Pow", since=15)
+def pow_(bb, inputs, attr, params):
+    """``x ** y`` in x's type, for any mix of integer and float base and exponent."""
+    from tvm import relax
+
+    op = relax.op
+    x, y = inputs[0], inputs[1]
+    dtype = dtype_of(x)
+    if dtype.startswith(("float", "bfloat")):
+        return op.power(x, y if dtype_of(y) == dtype else bb.normalize(op.astype(y, dtype)))
+    # integer base: in float64 (exact for powers below 2**53), truncated as numpy's astype does
+    wide = op.power(op.astype(x, "float64"), op.astype(y, "float64"))
+    return op.astype(bb.normalize(wide), dtype)

@@ -8,7 +8,7 @@ half to even, shifted by ``y_zp`` and saturated, as onnxruntime does.
 from __future__ import annotations
 
 from ..registry import converter
-from ._common import dtype_of, round_half_even
+from ._common import dtype_of, frontend_converter, round_half_even
 
 
 def _centered(bb, x, zero_point):
@@ -61,8 +61,6 @@ def qlinear_conv(bb, inputs, attr, params):
     """ONNX QLinearConv, through the frontend's float Conv on integer-valued tensors."""
     from tvm import relax
 
-    from ..overlay import frontend_table
-
     op = relax.op
     x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp = inputs[:8]
     bias = inputs[8] if len(inputs) > 8 else None
@@ -72,7 +70,7 @@ def qlinear_conv(bb, inputs, attr, params):
             bb.normalize(op.astype(w_zp, "float32")), [-1] + [1] * (len(w.ty.shape) - 1)
         )
         w_f = bb.normalize(op.subtract(op.astype(w, "float32"), zp))
-    conv = frontend_table()["Conv"].get_converter(11)
+    conv = frontend_converter("Conv", 11)
     bias_f = bb.normalize(op.astype(bias, "float32")) if bias is not None else None
     acc = bb.normalize(conv(bb, [_centered(bb, x, x_zp), w_f, bias_f], dict(attr), params))
     ndim = len(acc.ty.shape)

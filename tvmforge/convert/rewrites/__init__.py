@@ -9,6 +9,7 @@ import onnx
 from .branches import stub_invalid_branches
 from .fold import fold_constants
 from .functions import expand_functions
+from .precision import attention_in_float32
 from .storage import carry_in_storage
 from .unroll import unroll_loops
 
@@ -26,6 +27,7 @@ def sum_of_two_to_add(proto: onnx.ModelProto) -> onnx.ModelProto:
 
 
 REWRITES: tuple[Rewrite, ...] = (
+    attention_in_float32,
     expand_functions,
     fold_constants,
     unroll_loops,

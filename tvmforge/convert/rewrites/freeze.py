@@ -50,6 +50,7 @@ SHAPE_PARAMETERS: dict[str, tuple[int, ...]] = {
     "DFT": (1, 2),
     "STFT": (1, 3),
     "Loop": (0, 1),  # trip count and first condition: how long its scan outputs are
+    "Dropout": (1, 2),
 }
 
 

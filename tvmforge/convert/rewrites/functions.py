@@ -34,7 +34,8 @@ def _convertible(op: str, opset: int) -> bool:
     return op in frontend_table()
 
 
-def _types(proto: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+def value_types(proto: onnx.ModelProto) -> dict[str, onnx.TypeProto]:
+    """The type of every value shape inference (or the graph) knows, by name."""
     try:
         inferred = onnx.shape_inference.infer_shapes(proto)
     except Exception:  # noqa: BLE001 - best effort
@@ -102,7 +103,7 @@ def expand_functions(proto: onnx.ModelProto) -> onnx.ModelProto:
         return proto
     out = onnx.ModelProto()
     out.CopyFrom(proto)
-    types = _types(out)
+    types = value_types(out)
     functions: dict[str, onnx.FunctionProto] = {}
     for i, node in enumerate(out.graph.node):
         if node.domain not in ("", "ai.onnx") or _convertible(node.op_type, opset):
