@@ -1,4 +1,17 @@
 """Our converters, one module per op family; importing this package registers them all."""
 
-from . import activation, cast, math, normalization, qdq, quantized, recurrent  # noqa: F401
-from . import arith, ml, training  # noqa: F401
+from . import (  # noqa: F401
+    activation,
+    arith,
+    cast,
+    indexing,
+    layout,
+    linalg,
+    math,
+    ml,
+    normalization,
+    qdq,
+    quantized,
+    recurrent,
+    training,
+)
