@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     math,
     ml,
     normalization,
+    pooling,
     qdq,
     quantized,
     recurrent,

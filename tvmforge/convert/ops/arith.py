@@ -40,9 +40,7 @@ def bit_shift(bb, inputs, attr, params):
     dtype = dtype_of(a)
     width = int("".join(c for c in dtype if c.isdigit()))
     zero = const(0, dtype)
-    valid = bb.normalize(
-        op.logical_and(op.greater_equal(b, zero), op.less(b, const(width, dtype)))
-    )
+    valid = bb.normalize(op.logical_and(op.greater_equal(b, zero), op.less(b, const(width, dtype))))
     amount = bb.normalize(op.where(valid, b, zero))
     direction = attr.get("direction", b"LEFT")
     if direction in (b"RIGHT", "RIGHT"):

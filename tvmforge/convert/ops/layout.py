@@ -1,11 +1,11 @@
-"""Shape-driven ops the frontend gets partly wrong: SpaceToDepth (CRD), EyeLike, Trilu."""
+"""Shape-driven ops the frontend gets partly wrong: SpaceToDepth, EyeLike, Trilu, Expand."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..registry import converter
-from ._common import const, frontend_converter, static_shape, text
+from ._common import const, constant_value, frontend_converter, static_shape, text
 
 
 @converter("SpaceToDepth", since=1)
@@ -46,3 +46,27 @@ def trilu(bb, inputs, attr, params):
         return inputs[0]
     return frontend_converter("Trilu")(bb, inputs, attr, params)
 
+
+@converter("Expand", since=8)
+@converter("Expand", since=13)
+def expand(bb, inputs, attr, params):
+    """A run-time target shape is first broadcast with the data's static shape (a 1 in it
+    keeps the data's dim), which the frontend's dynamic path skips."""
+    from tvm import relax
+
+    op = relax.op
+    data, shape = inputs
+    static = [getattr(d, "value", None) for d in data.ty.shape]
+    if not isinstance(shape.ty, relax.TensorType) or constant_value(shape, params) is not None:
+        return frontend_converter("Expand")(bb, inputs, attr, params)
+    if None in static:
+        return frontend_converter("Expand")(bb, inputs, attr, params)
+    (length,) = static_shape(shape)
+    rank = max(length, len(static))
+    target = op.astype(shape, "int64")
+    if length < rank:
+        target = op.concat([const([1] * (rank - length), "int64"), target], axis=0)
+    target = bb.normalize(target)
+    dims = const([1] * (rank - len(static)) + static, "int64")
+    target = bb.normalize(op.where(op.equal(target, const(1, "int64")), dims, target))
+    return frontend_converter("Expand")(bb, [data, target], attr, params)
