@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     activation,
     arith,
     cast,
+    deform,
     indexing,
     layout,
     linalg,
