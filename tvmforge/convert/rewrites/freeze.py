@@ -47,6 +47,7 @@ SHAPE_PARAMETERS: dict[str, tuple[int, ...]] = {
     "Col2Im": (1, 2),
     "DFT": (1, 2),
     "STFT": (1, 3),
+    "MelWeightMatrix": (0, 1, 2, 3, 4),
 }
 
 
