@@ -68,12 +68,11 @@ def tensor_scatter(bb, inputs, attr, params):
         )
     )
     source = op.clip(slot, 0, count - 1)
-    gather_shape = list(shape)
     padded = update
     if count < size:  # gather_elements wants data as long as the index along the axis
         pad = list(update_shape)
         pad[axis] = size - count
         padded = op.concat([update, op.zeros(pad, str(update.ty.dtype))], axis=axis)
-    index = bb.normalize(op.broadcast_to(source, gather_shape))
+    index = bb.normalize(op.broadcast_to(source, shape))
     values = op.gather_elements(bb.normalize(padded), index, axis=axis)
-    return op.where(bb.normalize(op.broadcast_to(written, gather_shape)), values, past)
+    return op.where(bb.normalize(op.broadcast_to(written, shape)), values, past)

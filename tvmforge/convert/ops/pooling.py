@@ -47,9 +47,9 @@ def _flat_indices(bb, shape: list[int], column_major: bool):
     return bb.normalize(op.broadcast_to(index, shape))
 
 
-def _lowest(dtype: str):
-    info = np.finfo(dtype) if dtype.startswith("float") else np.iinfo(dtype)
-    return -np.inf if dtype.startswith("float") else info.min
+def _lowest(dtype: str) -> float:
+    """The padding value no element can lose to: -inf, or an integer type's minimum."""
+    return -np.inf if dtype.startswith(("float", "bfloat")) else float(np.iinfo(dtype).min)
 
 
 def _argmax_indices(bb, x, y, attr):
@@ -70,7 +70,7 @@ def _argmax_indices(bb, x, y, attr):
     ]
     end = [max(0, r - n - b) for r, n, b in zip(reach, size, begin, strict=True)]
     width = [0, 0, 0, 0] + [p for b, e in zip(begin, end, strict=True) for p in (b, e)]
-    values = bb.normalize(op.nn.pad(x, width, pad_value=float(_lowest(dtype_of(x)))))
+    values = bb.normalize(op.nn.pad(x, width, pad_value=_lowest(dtype_of(x))))
     index = _flat_indices(bb, shape, bool(attr.get("storage_order", 0)))
     index = bb.normalize(op.nn.pad(index, width))
     axes = list(range(2, 2 + nd))
