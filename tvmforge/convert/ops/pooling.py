@@ -96,11 +96,12 @@ def _argmax_indices(bb, x, y, attr):
 @converter("MaxPool", since=22)
 def max_pool(bb, inputs, attr, params):
     """The frontend's MaxPool plus Indices (dead code, and removed, when the node has one
-    output)."""
+    output; not computed for dynamic shapes)."""
     from tvm import relax
 
     y = bb.normalize(frontend_converter("MaxPool")(bb, inputs, dict(attr), params))
-    if len(static_shape(inputs[0])) < 3:
+    dims = [*inputs[0].ty.shape, *y.ty.shape]
+    if not all(hasattr(d, "value") for d in dims):
         return y
     return relax.Tuple([y, _argmax_indices(bb, inputs[0], y, attr)])
 
