@@ -15,6 +15,7 @@ from . import (  # noqa: F401
     qdq,
     quantized,
     recurrent,
+    roi,
     signal,
     training,
     trees,
