@@ -1,8 +1,10 @@
-"""RoiAlign's ``max`` mode as ONNX defines it: the largest weighted corner of each sample.
+"""RoiAlign with a fixed ``sampling_ratio``, as onnx.reference computes it.
 
-TVM's ``max`` takes the largest bilinear value instead. With a fixed ``sampling_ratio`` every
-ROI has the same samples: per axis, their clamped corners and weights are tensors of shape
-(rois, samples), one gather reads the corners, and a reduction takes the maximum per bin.
+The frontend's lowering scales half-pixel ROIs wrongly when ``spatial_scale`` is not 1 (off by
+0.59 at 0.25), and its ``max`` takes the largest bilinear value where ONNX takes the largest
+weighted corner of each sample. With a fixed ``sampling_ratio`` every ROI has the same number
+of samples: per axis, their clamped corners and weights are tensors of shape (rois, samples),
+one gather per corner reads the image, and a reduction per bin averages or takes the maximum.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _axis(bb, start, stop, pooled: int, grid: int, size: int, dtype: str, clamp_
     return low, bb.normalize(high), bb.normalize(weight_low), weight_high, bb.normalize(inside)
 
 
-def _roi_align_max(bb, inputs, attr, half_pixel: bool):
+def _roi_align_fixed(bb, inputs, attr, half_pixel: bool):
     from tvm import relax
 
     op = relax.op
@@ -65,6 +67,7 @@ def _roi_align_max(bb, inputs, attr, half_pixel: bool):
     inside = op.logical_and(op.expand_dims(ys[4], [2]), op.expand_dims(xs[4], [1]))
     image = op.take(x, op.astype(batch_indices, "int64"), axis=0)
     image = bb.normalize(op.reshape(image, [count, channels, height * width]))
+    largest = text(attr.get("mode", "avg")) == "max"
     best = None
     for y, wy in ((ys[0], ys[2]), (ys[1], ys[3])):
         for xx, wx in ((xs[0], xs[2]), (xs[1], xs[3])):
@@ -81,17 +84,18 @@ def _roi_align_max(bb, inputs, attr, half_pixel: bool):
             term = bb.normalize(
                 op.multiply(value, op.reshape(bb.normalize(weight), [count, 1, samples]))
             )
-            best = term if best is None else bb.normalize(op.maximum(best, term))
-    best = op.reshape(best, [count, channels, ph, grid, pw, grid])
-    return op.max(bb.normalize(best), axis=[3, 5])
+            combine = op.maximum if largest else op.add
+            best = term if best is None else bb.normalize(combine(best, term))
+    best = bb.normalize(op.reshape(best, [count, channels, ph, grid, pw, grid]))
+    return op.max(best, axis=[3, 5]) if largest else op.mean(best, axis=[3, 5])
 
 
 def _roi_align(bb, inputs, attr, params, default_mode: str):
-    """``max`` mode with a fixed sampling ratio here; the rest as the frontend converts it."""
+    """A fixed sampling ratio here; adaptive sampling as the frontend converts it."""
     mode = text(attr.get("coordinate_transformation_mode", default_mode))
-    if text(attr.get("mode", "avg")) != "max" or int(attr.get("sampling_ratio", 0)) <= 0:
+    if int(attr.get("sampling_ratio", 0)) <= 0:
         return frontend_converter("RoiAlign")(bb, inputs, attr, params)
-    return _roi_align_max(bb, inputs, attr, mode == "half_pixel")
+    return _roi_align_fixed(bb, inputs, attr, mode == "half_pixel")
 
 
 @converter("RoiAlign", since=10)
