@@ -67,3 +67,31 @@ def test_cuda_sm90_embeds_device_code(mlp: Path, tmp_path: Path) -> None:
     assert b"fused_matmul_add_relu_kernel" in blob
     assert artifact.manifest["requires"]["cuda_arch"] == "sm_90"
     assert artifact.validation is None  # no GPU here
+
+
+def test_an_empty_constant_output_loads(tmp_path: Path) -> None:
+    """TVM cannot reload a 0-byte constant from a .so; export allocates it instead."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tvmforge.session import Session
+
+    empty = numpy_helper.from_array(np.zeros((2, 0), np.float32), "empty")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["y"]),
+            helper.make_node("Constant", [], ["nothing"], value=empty),
+        ],
+        "empty_constant",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [3]),
+            helper.make_tensor_value_info("nothing", TensorProto.FLOAT, [2, 0]),
+        ],
+    )
+    path = tmp_path / "empty.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    artifact = tvmforge.compile(path, tmp_path / "empty.so")
+    y, nothing = Session(artifact.library).run(None, {"x": np.array([-1, 0, 2], np.float32)})
+    assert y.tolist() == [0, 0, 2] and nothing.shape == (2, 0)

@@ -53,6 +53,22 @@ def test_mirrors_onnxruntime(built_mlp: Path, mlp: Path) -> None:
     np.testing.assert_allclose(hidden, theirs[1], rtol=1e-4, atol=1e-4)
 
 
+def test_read_only_aligned_inputs_run(built_mlp: Path) -> None:
+    """DLPack cannot share a read-only array; the Session copies it instead of failing."""
+    session = Session(built_mlp)
+    feeds = make_feeds(session.input_specs, seed=3)
+    expected = session.run(None, feeds)
+    for name, value in feeds.items():
+        buffer = np.empty(value.nbytes + 64, np.uint8)
+        start = -buffer.ctypes.data % 64
+        frozen = buffer[start : start + value.nbytes].view(value.dtype).reshape(value.shape)
+        frozen[...] = value
+        frozen.flags.writeable = False
+        feeds[name] = frozen
+    for a, b in zip(session.run(None, feeds), expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_feed_errors_are_reported_together(built_mlp: Path) -> None:
     session = Session(built_mlp)
     with pytest.raises(FeedError) as err:

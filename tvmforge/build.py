@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,30 @@ def scheduled_functions(mod) -> tuple[int, int]:
     funcs = [f for _, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
     done = sum(1 for f in funcs if f.attrs is not None and f.attrs.get("tirx.is_scheduled", False))
     return done, len(funcs)
+
+
+def allocate_empty_constants(mod):
+    """``mod`` with each 0-element constant made by an allocation instead.
+
+    TVM 0.27 writes a 0-byte constant into the executable but cannot read it back ("Invalid
+    DLTensor file format" when the ``.so`` loads); an empty tensor has no contents to keep.
+    """
+    from ._tvm import relax
+
+    @relax.expr_functor.mutator
+    class _Allocate(relax.PyExprMutator):
+        def visit_generic_const_(self, const):
+            value = getattr(const, "value", None)
+            if not hasattr(value, "numpy") or math.prod(value.shape):
+                return const
+            shape = relax.ShapeExpr([int(d) for d in value.shape])
+            return relax.op.builtin.alloc_tensor(shape, str(value.dtype), 0)
+
+    mutator = _Allocate(mod)
+    for gvar, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            mutator.builder_.update_func(gvar, mutator.visit_expr(func))
+    return mutator.builder_.get()
 
 
 def export(
@@ -88,7 +113,7 @@ def export(
     defaulted = scheduled_functions(mod)[0] - tuned - transferred
     outputs = output_specs(mod, bound)
     with tvm_errors("compilation"):
-        executable = tvm.compile(mod, tvm.target.Target(preset.target))
+        executable = tvm.compile(allocate_empty_constants(mod), tvm.target.Target(preset.target))
     library = any(c["winner"] == "onednn" for c in kernel_choices)
     with tvm_errors("export"):
         executable.export_library(str(out), **_export_options(preset, library))

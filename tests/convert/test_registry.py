@@ -89,3 +89,31 @@ def test_op_we_cover_only_at_other_opsets_is_reported_up_front() -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)])
     with pytest.raises(UnsupportedOperatorError, match=r"LSTM \(opset 6\)"):
         check_supported(model)
+
+
+def test_other_domains_pass_only_where_we_register_them() -> None:
+    from onnx import TensorProto, helper
+
+    from tvmforge.convert import check_supported
+    from tvmforge.errors import UnsupportedOperatorError
+
+    def model(op: str, ml_opset: int):
+        node = helper.make_node(op, ["x"], ["y"], domain="ai.onnx.ml")
+        graph = helper.make_graph(
+            [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        )  # fmt: skip
+        opsets = [helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", ml_opset)]
+        return helper.make_model(graph, opset_imports=opsets)
+
+    check_supported(model("Binarizer", 3))
+    with pytest.raises(UnsupportedOperatorError, match=r"ai\.onnx\.ml\.Scaler \(opset 3\)"):
+        check_supported(model("Scaler", 3))
+
+
+def test_overlay_resolves_other_domains_at_their_own_opset() -> None:
+    with overlay.frontend_overlay({"": 21, "ai.onnx.ml": 5}) as table:
+        tree = registry.resolve("TreeEnsemble", 5, "ai.onnx.ml")
+        assert table["TreeEnsemble"].get_converter(21) is tree
+    with overlay.frontend_overlay({"": 21}) as table:
+        assert "TreeEnsemble" not in table

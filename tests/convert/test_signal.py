@@ -37,3 +37,20 @@ def test_stft_with_window(tmp_path: Path) -> None:
         "window": np.hanning(8).astype(np.float32),
     }
     assert_matches_onnxruntime(model, feeds, tmp_path, atol=1e-4)
+
+
+def test_mel_weight_matrix_is_folded(tmp_path: Path) -> None:
+    values = [np.int64(8), np.int64(32), np.int64(16000), np.float32(100), np.float32(6000)]
+    names = ["bins", "dft", "rate", "low", "high"]
+    node = helper.make_node("MelWeightMatrix", names, ["mel"])
+    inits = [numpy_helper.from_array(np.array(v), n) for v, n in zip(values, names, strict=True)]
+    model = one_node_model(
+        helper.make_node("Add", ["mel", "x"], ["y"]),
+        [("x", F, [17, 8])],
+        [("y", F, [17, 8])],
+        opset=17,
+        initializers=inits,
+    )
+    model.graph.node.insert(0, node)
+    x = np.zeros((17, 8), np.float32)
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path)

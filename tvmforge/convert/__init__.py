@@ -40,8 +40,12 @@ def check_supported(proto: onnx.ModelProto) -> None:
     for node in _all_nodes(proto.graph):
         domain = node.domain or "ai.onnx"
         op = node.op_type
-        only_ours = op not in frontend and op not in _DIRECTLY_HANDLED
-        if domain != "ai.onnx" or op not in supported or (only_ours and not covers(op, opset)):
+        if domain != "ai.onnx":
+            ok = op not in frontend and covers(op, opsets.get(domain, 1), domain)
+        else:
+            only_ours = op not in frontend and op not in _DIRECTLY_HANDLED
+            ok = op in supported and not (only_ours and not covers(op, opset))
+        if not ok:
             missing[(domain, node.op_type)].append(node.name or "<unnamed>")
     if not missing:
         return
@@ -78,10 +82,11 @@ def to_relax(bound: BoundModel):
 
     proto = apply_rewrites(bound.proto)
     check_supported(proto)
+    opsets = {o.domain: o.version for o in proto.opset_import}
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     chatter = io.StringIO()
     try:
-        with contextlib.redirect_stdout(chatter), frontend_overlay():
+        with contextlib.redirect_stdout(chatter), frontend_overlay(opsets):
             mod = from_onnx(
                 proto,
                 shape_dict={spec.name: list(spec.shape) for spec in bound.inputs},

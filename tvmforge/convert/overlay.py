@@ -4,14 +4,17 @@ TVM has no hook for custom ONNX converters: the importer looks up ``_get_convert
 ``tvm/relax/frontend/onnx/onnx_frontend.py`` each time it converts a node. Inside
 ``frontend_overlay()`` that function returns the frontend's table with an adapter per op we
 register; the adapter picks our converter for the model's opset and falls back to the frontend's
-own class for versions we do not cover. This module is the only place that touches the table.
+own class for versions we do not cover. The frontend ignores node domains and passes every
+converter the default-domain opset, so an op of another domain (``ai.onnx.ml``, ...) gets an
+adapter that resolves ours at the model's opset of that domain. This module is the only place
+that touches the table.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import InternalError
@@ -60,22 +63,42 @@ def _adapter(op: str, fallback: Any | None) -> type:
     return type(f"Tvmforge{op}", (), methods)
 
 
-def merged_table(base: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with an adapter for every op we register."""
+def _domain_adapter(op: str, domain: str, version: int) -> type:
+    """A frontend-style converter class for ``op`` of ``domain`` at the model's ``version``."""
+
+    def get_converter(cls, opset: int):  # opset: the default domain's, not ours
+        ours = registry.resolve(op, version, domain)
+        if ours is None:
+            raise NotImplementedError(f"tvmforge converts {domain}.{op} only at other opsets")
+        return ours
+
+    return type(f"Tvmforge{op}", (), {"get_converter": classmethod(get_converter)})
+
+
+def merged_table(base: dict[str, Any], opsets: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """``base`` with an adapter for every op we register (other domains: those in ``opsets``)."""
     merged = dict(base)
     for op in registry.registered_ops():
         merged[op] = _adapter(op, base.get(op))
+    for domain, version in (opsets or {}).items():
+        if domain in ("", registry.DEFAULT_DOMAIN):
+            continue
+        for op in registry.registered_ops(domain):
+            merged.setdefault(op, _domain_adapter(op, domain, version))
     return merged
 
 
 @contextlib.contextmanager
-def frontend_overlay() -> Iterator[dict[str, Any]]:
-    """Within the block, the frontend converts with our converters first; yields the table."""
+def frontend_overlay(opsets: Mapping[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """Within the block, the frontend converts with our converters first; yields the table.
+
+    ``opsets`` maps the model's other domains to their versions, for our converters of them.
+    """
     _load_ops()
     module = _frontend_module()
     with _LOCK:
         original = getattr(module, CONVERT_MAP_NAME)
-        merged = merged_table(original())
+        merged = merged_table(original(), opsets)
 
         def overlaid() -> dict[str, Any]:
             return merged

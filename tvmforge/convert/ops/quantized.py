@@ -1,4 +1,4 @@
-"""QLinearMatMul and QLinearConv: integer-valued float32 accumulation, ONNX requantization.
+"""QLinearMatMul, QLinearConv, ConvInteger: integer-valued float32 sums, ONNX requantization.
 
 ``(x - x_zp)`` and ``(w - w_zp)`` are small integers, exact in float32, and so are their
 products' sums below 2**24; the result is scaled by ``x_scale * w_scale / y_scale``, rounded
@@ -80,3 +80,22 @@ def qlinear_conv(bb, inputs, attr, params):
     multiplier = op.divide(op.multiply(_scale(x_scale), w_s), _scale(y_scale))
     out_dtype = dtype_of(y_zp) if y_zp is not None else dtype_of(x)
     return _requantize(bb, acc, multiplier, y_zp, out_dtype)
+
+
+@converter("ConvInteger", since=10)
+def conv_integer(bb, inputs, attr, params):
+    """``conv(x - x_zp, w - w_zp)`` in int32, through the frontend's float Conv (exact while
+    the sums stay below 2**24)."""
+    from tvm import relax
+
+    from ..overlay import frontend_table
+
+    op = relax.op
+    x, w = inputs[0], inputs[1]
+    x_zp = inputs[2] if len(inputs) > 2 else None
+    w_zp = inputs[3] if len(inputs) > 3 else None
+    if w_zp is not None and len(w_zp.ty.shape) == 1:  # per-output-channel zero points
+        w_zp = op.reshape(w_zp, [-1] + [1] * (len(w.ty.shape) - 1))
+    conv = frontend_table()["Conv"].get_converter(11)
+    acc = conv(bb, [_centered(bb, x, x_zp), _centered(bb, w, w_zp), None], dict(attr), params)
+    return op.astype(bb.normalize(acc), "int32")

@@ -1,4 +1,5 @@
-"""Signal ops the frontend lacks: DFT and STFT as matmuls with constant DFT matrices."""
+"""Signal ops the frontend lacks: DFT and STFT as matmuls with constant DFT matrices, and
+MelWeightMatrix (a constant computed at import)."""
 
 from __future__ import annotations
 
@@ -147,3 +148,29 @@ def _matrices(length: int, n: int, *, inverse: bool, onesided: bool):
     cos[used:] = 0
     sin[used:] = 0
     return cos, sin, inverse and onesided
+
+
+@converter("MelWeightMatrix", since=17)
+def mel_weight_matrix(bb, inputs, attr, params):
+    """A constant: onnx.reference evaluates the node on its constant inputs at import."""
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    values = [constant_value(x, params) for x in inputs]
+    if any(v is None for v in values):
+        raise UnsupportedOperatorError(
+            "MelWeightMatrix needs constant inputs; freeze them into the model (initializers)"
+        )
+    names = [f"in{i}" for i in range(len(values))]
+    extra = {"output_datatype": int(attr["output_datatype"])} if "output_datatype" in attr else {}
+    node = helper.make_node("MelWeightMatrix", names, ["out"], **extra)
+    graph = helper.make_graph(
+        [node],
+        "mel",
+        [],
+        [helper.make_empty_tensor_value_info("out")],
+        initializer=[numpy_helper.from_array(v, n) for v, n in zip(values, names, strict=True)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (out,) = ReferenceEvaluator(model).run(None, {})
+    return const(out, out.dtype.name)

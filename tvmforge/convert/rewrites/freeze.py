@@ -51,6 +51,7 @@ SHAPE_PARAMETERS: dict[str, tuple[int, ...]] = {
     "STFT": (1, 3),
     "Loop": (0, 1),  # trip count and first condition: how long its scan outputs are
     "Dropout": (1, 2),
+    "MelWeightMatrix": (0, 1, 2, 3, 4),
 }
 
 
