@@ -47,6 +47,14 @@ def test_resolution_follows_the_schema_version() -> None:
     assert not registry.covers("LSTM", 6)  # LSTM-1 differs; we do not register it
 
 
+def test_onward_registers_every_later_schema_version() -> None:
+    cast = registry.resolve("Cast", 13)
+    assert cast is not None
+    versions = registry._all_schema_versions()[("", "Cast")]
+    assert all(registry.resolve("Cast", v) is cast for v in versions if v >= 13)
+    assert registry.resolve("Cast", 9) is not cast  # before 13: the frontend's
+
+
 def test_duplicate_registration_is_refused_at_import_time() -> None:
     with pytest.raises(InternalError, match="registered twice"):
 

@@ -8,6 +8,7 @@ schema of ``op`` changed, and a second registration of the same key fails at imp
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,39 +29,54 @@ def _schema_domain(domain: str) -> str:
 
 
 def converter(
-    op: str, *, since: int, domain: str = DEFAULT_DOMAIN
+    op: str, *, since: int, domain: str = DEFAULT_DOMAIN, onward: bool = False
 ) -> Callable[[Converter], Converter]:
     """Register the decorated function as the converter of ``op`` from opset ``since`` on.
 
+    With ``onward``, also for every later schema version of ``op`` (one decorator instead of
+    a stack of them; a schema ONNX adds later is covered without a change here).
+
     Raises:
-        InternalError: ``since`` is not a schema version of ``op``, or the key is taken.
+        InternalError: ``since`` is not a schema version of ``op``, or a key is taken.
     """
     domain = domain or DEFAULT_DOMAIN
 
     def register(fn: Converter) -> Converter:
-        key = (domain, op, since)
-        try:
-            schema = onnx.defs.get_schema(op, since, _schema_domain(domain))
-        except onnx.defs.SchemaError as exc:
-            raise InternalError(
-                f"converter {fn.__qualname__}: ONNX has no op {domain}.{op}"
-            ) from exc
-        if schema.since_version != since:
+        versions = _schema_versions(op, domain, fn)
+        if since not in versions:
+            dated = max((v for v in versions if v <= since), default=None)
             raise InternalError(
                 f"converter {fn.__qualname__} registers {domain}.{op} since {since}, but the "
-                f"schema at {since} dates from {schema.since_version}; register since="
-                f"{schema.since_version}"
+                f"schema at {since} dates from {dated}; register since={dated}"
             )
-        if key in _REGISTRY:
-            other = _REGISTRY[key]
-            raise InternalError(
-                f"{domain}.{op} since {since} is registered twice ({other.__module__}."
-                f"{other.__qualname__} and {fn.__module__}.{fn.__qualname__}); keep one"
-            )
-        _REGISTRY[key] = fn
+        for version in [v for v in versions if v >= since] if onward else [since]:
+            key = (domain, op, version)
+            if key in _REGISTRY:
+                other = _REGISTRY[key]
+                raise InternalError(
+                    f"{domain}.{op} since {version} is registered twice ({other.__module__}."
+                    f"{other.__qualname__} and {fn.__module__}.{fn.__qualname__}); keep one"
+                )
+            _REGISTRY[key] = fn
         return fn
 
     return register
+
+
+def _schema_versions(op: str, domain: str, fn: Converter) -> list[int]:
+    """The opsets at which ONNX changed ``op``'s schema, ascending."""
+    versions = _all_schema_versions().get((_schema_domain(domain), op))
+    if not versions:
+        raise InternalError(f"converter {fn.__qualname__}: ONNX has no op {domain}.{op}")
+    return versions
+
+
+@functools.cache
+def _all_schema_versions() -> dict[tuple[str, str], list[int]]:
+    versions: dict[tuple[str, str], list[int]] = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        versions.setdefault((schema.domain, schema.name), []).append(schema.since_version)
+    return {key: sorted(found) for key, found in versions.items()}
 
 
 def since_version(op: str, opset: int, domain: str = DEFAULT_DOMAIN) -> int | None:

@@ -6,8 +6,7 @@ from ..registry import converter
 from ._common import const, dtype_of
 
 
-@converter("Elu", since=6)
-@converter("Elu", since=22)
+@converter("Elu", since=6, onward=True)
 def elu(bb, inputs, attr, params):
     """``x`` if positive else ``alpha * (exp(x) - 1)``, with constants in ``x``'s dtype (fp16)."""
     from tvm import relax
@@ -31,8 +30,7 @@ def swish(bb, inputs, attr, params):
     return op.multiply(x, op.sigmoid(op.multiply(alpha, x)))
 
 
-@converter("IsInf", since=10)
-@converter("IsInf", since=20)
+@converter("IsInf", since=10, onward=True)
 def is_inf(bb, inputs, attr, params):
     """Infinity test honouring ``detect_positive`` and ``detect_negative``."""
     from tvm import relax
@@ -52,9 +50,7 @@ def is_inf(bb, inputs, attr, params):
     return op.zeros_like(x, "bool")
 
 
-@converter("Dropout", since=12)
-@converter("Dropout", since=13)
-@converter("Dropout", since=22)
+@converter("Dropout", since=12, onward=True)
 def dropout(bb, inputs, attr, params):
     """The input unchanged and an all-true boolean mask: inference, or training with ratio 0."""
     from tvm import relax
@@ -77,9 +73,7 @@ def dropout(bb, inputs, attr, params):
     return relax.Tuple([x, bb.normalize(mask)])
 
 
-@converter("Clip", since=11)
-@converter("Clip", since=12)
-@converter("Clip", since=13)
+@converter("Clip", since=11, onward=True)
 def clip(bb, inputs, attr, params):
     """``minimum(maximum(x, lo), hi)`` as Relax operators (the frontend emits opaque
     ``call_tir``s), so layout conversion passes through and library kernels can fuse ReLU6."""

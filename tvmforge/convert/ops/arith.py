@@ -6,9 +6,7 @@ from ..registry import converter
 from ._common import const, dtype_of, frontend_converter
 
 
-@converter("Mod", since=10)
-@converter("Mod", since=13)
-@converter("Mod", since=28)
+@converter("Mod", since=10, onward=True)
 def mod(bb, inputs, attr, params):
     """Float ``fmod=0`` as numpy's ``mod``: the C ``fmod`` moved to the sign of the divisor, so
     ``-3 mod inf`` is ``inf`` (``a - floor(a / b) * b`` would give NaN); the rest as the frontend.
@@ -28,8 +26,7 @@ def mod(bb, inputs, attr, params):
     return op.where(flip, op.add(rem, b), rem)
 
 
-@converter("BitShift", since=11)
-@converter("BitShift", since=28)
+@converter("BitShift", since=11, onward=True)
 def bit_shift(bb, inputs, attr, params):
     """Shifts by a negative amount or by the bit width or more give 0 (a right shift of a
     negative signed value gives -1); left shifts of signed values wrap."""

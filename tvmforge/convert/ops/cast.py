@@ -87,13 +87,7 @@ def _options(attr) -> dict:
     return {"saturate": saturate, "round_mode": round_mode}
 
 
-@converter("Cast", since=13)
-@converter("Cast", since=19)
-@converter("Cast", since=21)
-@converter("Cast", since=23)
-@converter("Cast", since=24)
-@converter("Cast", since=25)
-@converter("Cast", since=28)
+@converter("Cast", since=13, onward=True)
 def cast(bb, inputs, attr, params):
     """ONNX Cast; the frontend's when no stored type is involved."""
     types = recorded_types(attr)
@@ -105,12 +99,7 @@ def cast(bb, inputs, attr, params):
     return convert(bb, inputs[0], src or dtype_of(inputs[0]), dst, **_options(attr))
 
 
-@converter("CastLike", since=15)
-@converter("CastLike", since=19)
-@converter("CastLike", since=21)
-@converter("CastLike", since=23)
-@converter("CastLike", since=24)
-@converter("CastLike", since=25)
+@converter("CastLike", since=15, onward=True)
 def cast_like(bb, inputs, attr, params):
     """ONNX CastLike; the frontend's when no stored type is involved."""
     types = recorded_types(attr)

@@ -34,9 +34,7 @@ def _pads(attr, x_shape: list[int], kernel: list[int]) -> tuple[list[int], list[
     return begins + ends, extra
 
 
-@converter("ConvTranspose", since=1)
-@converter("ConvTranspose", since=11)
-@converter("ConvTranspose", since=22)
+@converter("ConvTranspose", since=1, onward=True)
 def conv_transpose(bb, inputs, attr, params):
     """The frontend's ConvTranspose, given explicit pads when ``output_shape`` decides them."""
 

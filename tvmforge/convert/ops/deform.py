@@ -55,8 +55,7 @@ def _bilinear(bb, image, ys, xs, height: int, width: int, dtype: str):
     return bb.normalize(total)
 
 
-@converter("DeformConv", since=19)
-@converter("DeformConv", since=22)
+@converter("DeformConv", since=19, onward=True)
 def deform_conv(bb, inputs, attr, params):
     """2-D deformable convolution with groups, offset groups, optional bias and mask."""
     from tvm import relax

@@ -23,8 +23,7 @@ def _positions(bb, rank: int, axis: int, length: int):
     return _along(bb, relax.op.arange(0, length, 1, "int64"), rank, axis, length)
 
 
-@converter("ReverseSequence", since=10)
-@converter("ReverseSequence", since=28)
+@converter("ReverseSequence", since=10, onward=True)
 def reverse_sequence(bb, inputs, attr, params):
     """Row ``b`` of ``time_axis`` reversed over its first ``sequence_lens[b]`` steps."""
     from tvm import relax

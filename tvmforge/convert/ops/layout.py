@@ -8,9 +8,7 @@ from ..registry import converter
 from ._common import const, constant_value, frontend_converter, static_shape, text
 
 
-@converter("SpaceToDepth", since=1)
-@converter("SpaceToDepth", since=13)
-@converter("SpaceToDepth", since=28)
+@converter("SpaceToDepth", since=1, onward=True)
 def space_to_depth(bb, inputs, attr, params):
     """Blocks of ``blocksize``^2 pixels to channels, block-major (DCR) or channel-major (CRD)."""
     from tvm import relax
@@ -24,8 +22,7 @@ def space_to_depth(bb, inputs, attr, params):
     return op.reshape(op.permute_dims(blocks, order), [b, c * size * size, h // size, w // size])
 
 
-@converter("EyeLike", since=9)
-@converter("EyeLike", since=22)
+@converter("EyeLike", since=9, onward=True)
 def eye_like(bb, inputs, attr, params):
     """A constant identity of the input's 2-D shape, shifted by ``k``, in ``dtype`` (default:
     the input's)."""
@@ -47,8 +44,7 @@ def trilu(bb, inputs, attr, params):
     return frontend_converter("Trilu")(bb, inputs, attr, params)
 
 
-@converter("Expand", since=8)
-@converter("Expand", since=13)
+@converter("Expand", since=8, onward=True)
 def expand(bb, inputs, attr, params):
     """A run-time target shape is first broadcast with the data's static shape (a 1 in it
     keeps the data's dim), which the frontend's dynamic path skips."""

@@ -14,8 +14,7 @@ from ._common import const, dtype_of, static_shape
 MAX_DET_SIZE = 6
 
 
-@converter("Det", since=11)
-@converter("Det", since=22)
+@converter("Det", since=11, onward=True)
 def det(bb, inputs, attr, params):
     """Determinants of the trailing n x n matrices, by Leibniz's formula (n <= 6)."""
     from tvm import relax

@@ -8,8 +8,7 @@ from ..registry import converter
 from ._common import const, constant_value, dtype_of, select_axis
 
 
-@converter("LpNormalization", since=1)
-@converter("LpNormalization", since=22)
+@converter("LpNormalization", since=1, onward=True)
 def lp_normalization(bb, inputs, attr, params):
     """``x / ||x||_p`` along ``axis`` (p is 1 or 2); a zero norm gives 0."""
     from tvm import relax
@@ -30,8 +29,7 @@ def lp_normalization(bb, inputs, attr, params):
     return op.where(op.equal(norm, zero), op.zeros_like(x), op.divide(x, norm))
 
 
-@converter("CumSum", since=11)
-@converter("CumSum", since=14)
+@converter("CumSum", since=11, onward=True)
 def cumsum(bb, inputs, attr, params):
     """Cumulative sum along ``axis`` (a constant, or a run-time scalar in strict mode)."""
     from tvm import relax
@@ -72,9 +70,7 @@ def _cumulative(bb, scan, inputs, attr, params):
     return select_axis(bb, axis_expr, rank, list(range(rank)), along)
 
 
-@converter("Pow", since=12)
-@converter("Pow", since=13)
-@converter("Pow", since=15)
+@converter("Pow", since=12, onward=True)
 def pow_(bb, inputs, attr, params):
     """``x ** y`` in x's type, for any mix of integer and float base and exponent."""
     from tvm import relax

@@ -20,8 +20,7 @@ _PARAMETERS = ((2, "max_output_boxes_per_class", 0), (3, "iou_threshold", 0.0),
                (4, "score_threshold", 0.0))  # fmt: skip
 
 
-@converter("NonMaxSuppression", since=10)
-@converter("NonMaxSuppression", since=11)
+@converter("NonMaxSuppression", since=10, onward=True)
 def non_max_suppression(bb, inputs, attr, params):
     """The frontend's NonMaxSuppression with constant parameters, IoU compared strictly."""
 

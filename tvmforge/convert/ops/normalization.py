@@ -57,8 +57,7 @@ def rms_normalization(bb, inputs, attr, params):
     return op.astype(bb.normalize(y), dtype) if stash != dtype else y
 
 
-@converter("BatchNormalization", since=14)
-@converter("BatchNormalization", since=15)
+@converter("BatchNormalization", since=14, onward=True)
 def batch_normalization(bb, inputs, attr, params):
     """In training mode: Y from the batch statistics, and the updated running mean and var."""
     from tvm import relax

@@ -9,9 +9,7 @@ from ..registry import converter
 from ._common import const, constant_value
 
 
-@converter("OneHot", since=9)
-@converter("OneHot", since=11)
-@converter("OneHot", since=28)
+@converter("OneHot", since=9, onward=True)
 def one_hot(bb, inputs, attr, params):
     """``values[1]`` where an index (negative ones wrapped) equals the position, else ``values[0]``."""
     from tvm import relax

@@ -89,11 +89,7 @@ def _argmax_indices(bb, x, y, attr):
     return best_i
 
 
-@converter("MaxPool", since=8)
-@converter("MaxPool", since=10)
-@converter("MaxPool", since=11)
-@converter("MaxPool", since=12)
-@converter("MaxPool", since=22)
+@converter("MaxPool", since=8, onward=True)
 def max_pool(bb, inputs, attr, params):
     """The frontend's MaxPool plus Indices (dead code, and removed, when the node has one
     output; not computed for dynamic shapes)."""
@@ -138,9 +134,7 @@ def _unpooled_shape(x_shape: list[int], attr) -> list[int]:
     ]
 
 
-@converter("MaxUnpool", since=9)
-@converter("MaxUnpool", since=11)
-@converter("MaxUnpool", since=22)
+@converter("MaxUnpool", since=9, onward=True)
 def max_unpool(bb, inputs, attr, params):
     """Values scattered to their flat indices in zeros of the inferred shape, which sits at
     the origin of ``output_shape`` when given (constant or fed at run time)."""

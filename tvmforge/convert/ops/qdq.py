@@ -55,12 +55,7 @@ def _types(inputs, attr) -> tuple[list[str], list[str]]:
     return [dtype_of(i) if i is not None else "" for i in inputs], []
 
 
-@converter("QuantizeLinear", since=19)
-@converter("QuantizeLinear", since=21)
-@converter("QuantizeLinear", since=23)
-@converter("QuantizeLinear", since=24)
-@converter("QuantizeLinear", since=25)
-@converter("QuantizeLinear", since=28)
+@converter("QuantizeLinear", since=19, onward=True)
 def quantize_linear(bb, inputs, attr, params):
     """ONNX QuantizeLinear; the frontend's for unblocked quantization to ordinary integers."""
     from tvm import relax
@@ -102,12 +97,7 @@ def _output_dtype(attr, ins: list[str], zp) -> str:
     return (ins[2] if len(ins) > 2 else "") or (dtype_of(zp) if zp is not None else "uint8")
 
 
-@converter("DequantizeLinear", since=19)
-@converter("DequantizeLinear", since=21)
-@converter("DequantizeLinear", since=23)
-@converter("DequantizeLinear", since=24)
-@converter("DequantizeLinear", since=25)
-@converter("DequantizeLinear", since=28)
+@converter("DequantizeLinear", since=19, onward=True)
 def dequantize_linear(bb, inputs, attr, params):
     """ONNX DequantizeLinear; the frontend's for unblocked ordinary integers."""
     from tvm import relax

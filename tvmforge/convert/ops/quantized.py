@@ -39,8 +39,7 @@ def _scale(x):
     return relax.op.astype(x, "float32")
 
 
-@converter("QLinearMatMul", since=10)
-@converter("QLinearMatMul", since=21)
+@converter("QLinearMatMul", since=10, onward=True)
 def qlinear_matmul(bb, inputs, attr, params):
     """ONNX QLinearMatMul (per-tensor scales, or per-column for b)."""
     from tvm import relax

@@ -225,25 +225,19 @@ def rb_as_row(rb):
     return relax.op.expand_dims(rb, [0])
 
 
-@converter("LSTM", since=7)
-@converter("LSTM", since=14)
-@converter("LSTM", since=22)
+@converter("LSTM", since=7, onward=True)
 def lstm(bb, inputs, attr, params):
     """ONNX LSTM (forward, reverse, bidirectional; peepholes, clip, sequence_lens, layout)."""
     return _recurrent("LSTM", bb, inputs, attr)
 
 
-@converter("GRU", since=7)
-@converter("GRU", since=14)
-@converter("GRU", since=22)
+@converter("GRU", since=7, onward=True)
 def gru(bb, inputs, attr, params):
     """ONNX GRU (both linear_before_reset modes)."""
     return _recurrent("GRU", bb, inputs, attr)
 
 
-@converter("RNN", since=7)
-@converter("RNN", since=14)
-@converter("RNN", since=22)
+@converter("RNN", since=7, onward=True)
 def rnn(bb, inputs, attr, params):
     """ONNX RNN (simple recurrent cell)."""
     return _recurrent("RNN", bb, inputs, attr)

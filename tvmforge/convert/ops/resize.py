@@ -140,10 +140,7 @@ def _attrs(attr) -> ResizeAttrs:
     )
 
 
-@converter("Resize", since=11)
-@converter("Resize", since=13)
-@converter("Resize", since=18)
-@converter("Resize", since=19)
+@converter("Resize", since=11, onward=True)
 def resize(bb, inputs, attr, params):
     """Resize from opset 11 on: roi, scales or sizes, axes and keep_aspect_ratio_policy."""
     x = inputs[0]

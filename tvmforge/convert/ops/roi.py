@@ -104,8 +104,7 @@ def roi_align_10(bb, inputs, attr, params):
     return _roi_align(bb, inputs, attr, params, "output_half_pixel")
 
 
-@converter("RoiAlign", since=16)
-@converter("RoiAlign", since=22)
+@converter("RoiAlign", since=16, onward=True)
 def roi_align(bb, inputs, attr, params):
     """RoiAlign-16 on: ``coordinate_transformation_mode`` defaults to ``half_pixel``."""
     return _roi_align(bb, inputs, attr, params, "half_pixel")

@@ -6,8 +6,7 @@ from ..registry import converter
 from ._common import constant_value, frontend_converter
 
 
-@converter("Split", since=13)
-@converter("Split", since=18)
+@converter("Split", since=13, onward=True)
 def split(bb, inputs, attr, params):
     """Constant sizes with a zero become one slice per part; anything else goes to the frontend."""
     from tvm import relax
