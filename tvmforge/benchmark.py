@@ -12,8 +12,10 @@ from .types import BenchReport, Timing
 
 #: Consecutive runs of one runtime before switching to the other.
 BLOCK = 5
-#: Pause between blocks: lets the other runtime's spinning threads go to sleep.
-_PAUSE_S = 0.02
+#: Pause between blocks: lets the other runtime's spinning threads go to sleep. onnxruntime's
+#: intra-op worker spins for more than 20 ms after a run: with a 20 ms pause our first runs of
+#: a block measured 14 ms on SqueezeNet instead of 5 (both runtimes measure as if alone at 0.2 s).
+_PAUSE_S = 0.2
 
 
 def timing(samples_ms: list[float]) -> Timing:
