@@ -36,6 +36,7 @@ __all__ = [
     "onnx_frontend",
     "random_tensor",
     "relax",
+    "rewrite_functions",
     "tvm",
     "tvm_errors",
 ]
@@ -66,3 +67,12 @@ def random_tensor(ty, rng: np.random.Generator) -> tvm.runtime.Tensor:
     dtype = str(ty.dtype)
     value = rng.standard_normal(shape) if "float" in dtype else rng.integers(0, 2, shape)
     return tvm.runtime.tensor(np.asarray(value).astype(dtype))
+
+
+def rewrite_functions(mod, mutator) -> tvm.IRModule:
+    """``mod`` with every Relax function passed through ``mutator``, a ``PyExprMutator``
+    constructed over ``mod``."""
+    for gv, func in mod.functions.items():
+        if isinstance(func, relax.Function):
+            mutator.builder_.update_func(gv, mutator.visit_expr(func))
+    return mutator.builder_.get()

@@ -47,7 +47,7 @@ def allocate_empty_constants(mod):
     TVM 0.27 writes a 0-byte constant into the executable but cannot read it back ("Invalid
     DLTensor file format" when the ``.so`` loads); an empty tensor has no contents to keep.
     """
-    from ._tvm import relax
+    from ._tvm import relax, rewrite_functions
 
     @relax.expr_functor.mutator
     class _Allocate(relax.PyExprMutator):
@@ -58,11 +58,7 @@ def allocate_empty_constants(mod):
             shape = relax.ShapeExpr([int(d) for d in value.shape])
             return relax.op.builtin.alloc_tensor(shape, str(value.dtype), 0)
 
-    mutator = _Allocate(mod)
-    for gvar, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            mutator.builder_.update_func(gvar, mutator.visit_expr(func))
-    return mutator.builder_.get()
+    return rewrite_functions(mod, _Allocate(mod))
 
 
 def export(

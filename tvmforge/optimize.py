@@ -64,7 +64,7 @@ def _layout_friendly(mod):
       tensor; it becomes ``multiply(x, scale[1,1,1,1])``;
     - ``clip(x, lo, hi)`` (HardSigmoid's import): it becomes ``minimum(maximum(x, lo), hi)``.
     """
-    from ._tvm import relax
+    from ._tvm import relax, rewrite_functions
 
     @relax.expr_functor.mutator
     class LayoutFriendly(relax.PyExprMutator):
@@ -77,11 +77,7 @@ def _layout_friendly(mod):
                 return _constant_last_full_rank(call)
             return call
 
-    mutator = LayoutFriendly(mod)
-    for gv, func in mod.functions.items():
-        if isinstance(func, relax.Function):
-            mutator.builder_.update_func(gv, mutator.visit_expr(func))
-    return mutator.builder_.get()
+    return rewrite_functions(mod, LayoutFriendly(mod))
 
 
 def _clip_as_min_max(call):
