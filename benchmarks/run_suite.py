@@ -148,7 +148,8 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
         f"TVM {env['tvm']}, onnxruntime {env['onnxruntime']}. Ratio = tvmforge / onnxruntime "
         "median (below 1.00: tvmforge faster). The machine is shared: compare ratios, not ms.",
         "",
-        f"Kernels: {env.get('kernels', 'tvm')} (`oneDNN`: conv and dense layers whose oneDNN kernel "
+        f"Kernels: {env.get('kernels', 'tvm')} (`oneDNN`: conv, transposed conv and dense layers "
+        "whose oneDNN kernel "
         "measured faster than TVM's and was built in).",
         "",
         "| model | tier | scheduled | oneDNN | tvmforge median ms | p90 | onnxruntime median ms "
