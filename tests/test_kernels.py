@@ -117,15 +117,30 @@ def load_input_name(model: Path) -> str:
 def test_compile_measures_each_workload_and_records_the_choice(
     conv_zoo: Path, tmp_path: Path
 ) -> None:
-    """Untuned TVM convolutions lose to oneDNN by far: the artifact calls oneDNN and says so."""
-    artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="onednn")
+    """Each workload is timed both ways; the faster is built in and the manifest says so.
+
+    Which one wins is a measurement (on a loaded machine oneDNN's OpenMP team loses), so the
+    test holds the bookkeeping, not the winner.
+    """
+    artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="auto")
     choices = artifact.manifest["kernels"]
     assert sum(c["sites"] for c in choices) == 5
     assert all(c["tvm_us"] > 0 and c["onednn_us"] > 0 for c in choices)
     assert all(
         c["winner"] == ("onednn" if c["onednn_us"] < c["tvm_us"] else "tvm") for c in choices
     )
-    assert any(c["winner"] == "onednn" for c in choices)
+    library = any(c["winner"] == "onednn" for c in choices)
+    assert artifact.manifest["requires"]["libraries"] == ([kernels.LIBRARY] if library else [])
+    assert artifact.validation.passed
+
+
+def test_kernels_onednn_runs_every_site_in_onednn_and_a_service_loads_it(
+    conv_zoo: Path, tmp_path: Path
+) -> None:
+    artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="onednn")
+    choices = artifact.manifest["kernels"]
+    assert sum(c["sites"] for c in choices) == 5
+    assert all(c["winner"] == "onednn" and c["tvm_us"] is None for c in choices)
     assert artifact.manifest["requires"]["libraries"] == [kernels.LIBRARY]
     assert artifact.validation.passed
     # a service process loads it with tvmforge's runtime only

@@ -45,7 +45,7 @@ class CompileOptions:
     tracking_uri: str | None = None  # default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
     experiment: str | None = None  # default: one experiment per model, named after it
     register: str | None = None  # compile: register the pyfunc model under this name
-    kernels: str = "auto"  # "auto", "onednn", "tvm": oneDNN conv/dense layers as candidates
+    kernels: str = "auto"  # "auto": oneDNN layers as measured candidates; "onednn": all; "tvm"
     transfer: bool = False  # replay the nearest record on functions without one (see transfer.py)
 
     def to_json(self) -> dict[str, Any]:
@@ -164,8 +164,11 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
         "seconds": round(tuning.seconds, 1) if tuning else None,
         "shipped_or_reused_databases": [str(p) for p in prepared.related],
     }
+    measure_tvm = options.kernels != "onednn"
     mod, choices = (
-        _with_library_kernels(prepared, databases) if prepared.library else (prepared.mod, [])
+        _with_library_kernels(prepared, databases, measure_tvm)
+        if prepared.library
+        else (prepared.mod, [])
     )
     artifact = export(
         mod,
@@ -188,14 +191,16 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
     )
 
 
-def _with_library_kernels(prepared: Prepared, databases: list[Path]):
-    """The module to build, each conv/dense layer run by the faster of TVM and oneDNN here."""
+def _with_library_kernels(prepared: Prepared, databases: list[Path], measure_tvm: bool):
+    """The module to build, each conv/dense layer run by the faster of TVM and oneDNN here
+    (without ``measure_tvm``, by oneDNN)."""
     from . import kernels
     from .kernel_choice import choose
     from .offload import offload
     from .optimize import lower
 
-    choices = choose(prepared.graph, prepared.preset, databases, default_threads())
+    threads = default_threads()
+    choices = choose(prepared.graph, prepared.preset, databases, threads, measure_tvm=measure_tvm)
     winners = {c.key for c in choices if c.winner == "onednn"}
     if not winners:
         return prepared.mod, choices

@@ -34,11 +34,13 @@ class KernelChoice:
     key: str
     workload: str
     sites: int
-    tvm_us: float
+    tvm_us: float | None  # None: not measured, the library was asked for
     library_us: float
 
     @property
     def winner(self) -> str:
+        if self.tvm_us is None:
+            return "onednn"
         return "onednn" if self.library_us * _MARGIN < self.tvm_us else "tvm"
 
     def to_json(self) -> dict:
@@ -46,16 +48,22 @@ class KernelChoice:
             "key": self.key,
             "workload": self.workload,
             "sites": self.sites,
-            "tvm_us": round(self.tvm_us, 2),
+            "tvm_us": None if self.tvm_us is None else round(self.tvm_us, 2),
             "onednn_us": round(self.library_us, 2),
             "winner": self.winner,
         }
 
 
 def choose(
-    graph, preset: TargetPreset, databases: Sequence[Path], threads: int
+    graph,
+    preset: TargetPreset,
+    databases: Sequence[Path],
+    threads: int,
+    *,
+    measure_tvm: bool = True,
 ) -> list[KernelChoice]:
-    """Measure every distinct convolution workload of ``graph`` (NHWC) both ways."""
+    """Measure every distinct convolution workload of ``graph`` (NHWC) both ways; without
+    ``measure_tvm``, oneDNN only (every site then runs in oneDNN)."""
     from .session import configure_threads
 
     sites = find_sites(graph["main"])
@@ -70,15 +78,19 @@ def choose(
     with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
         lib_mod = _library_module(unique)
         lib_times = _time_all(lib_mod, unique, preset, Path(tmp) / "lib.so", library=True)
-        tvm_mod = _tvm_module(unique, preset, databases)
-        tvm_times = _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so", rivals=lib_times)
+        tvm_times: dict[str, float | None] = dict.fromkeys(unique)
+        if measure_tvm:
+            tvm_mod = _tvm_module(unique, preset, databases)
+            tvm_times.update(
+                _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so", rivals=lib_times)
+            )
     choices = [
         KernelChoice(key, site.describe(), counts[key], tvm_times[key], lib_times[key])
         for key, site in unique.items()
     ]
     for c in choices:
         log.info(
-            "%s: tvm %.1f us, onednn %.1f us -> %s", c.workload, c.tvm_us, c.library_us, c.winner
+            "%s: tvm %s us, onednn %.1f us -> %s", c.workload, c.tvm_us, c.library_us, c.winner
         )
     return choices
 
