@@ -50,7 +50,7 @@ def load_model(path: str | Path) -> Model:
     except onnx.checker.ValidationError as exc:
         reason = str(exc).strip().splitlines()[0]
         raise ModelLoadError(f"'{path}' fails the ONNX checker: {reason}") from exc
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = default_opset(proto, missing=0)
     return Model(
         path=path.resolve(),
         name=path.stem,
@@ -90,3 +90,8 @@ def _sha256(paths: list[Path]) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def default_opset(proto: onnx.ModelProto, missing: int | None = 1) -> int | None:
+    """The opset ``proto`` imports for the default ONNX domain; ``missing`` when it imports none."""
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), missing)

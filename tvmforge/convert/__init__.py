@@ -10,6 +10,7 @@ from collections import defaultdict
 import onnx
 
 from ..errors import UnsupportedOperatorError
+from ..load import default_opset
 from ..types import BoundModel, storage_dtype
 from .rewrites import apply_rewrites
 
@@ -83,7 +84,7 @@ def to_relax(bound: BoundModel):
     proto = apply_rewrites(bound.proto)
     check_supported(proto)
     opsets = {o.domain: o.version for o in proto.opset_import}
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    opset = default_opset(proto, missing=None)
     chatter = io.StringIO()
     try:
         with contextlib.redirect_stdout(chatter), frontend_overlay(opsets):

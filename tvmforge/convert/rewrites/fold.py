@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ...load import default_opset
+
 log = logging.getLogger(__name__)
 
 #: Ops never evaluated at compile time (random, or with side inputs we cannot see).
@@ -40,7 +42,7 @@ def fold_constants(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Fold Shape/Size of static tensors, constant-input nodes and constant-condition Ifs."""
     out = onnx.ModelProto()
     out.CopyFrom(proto)
-    opset = next((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), 1)
+    opset = default_opset(out)
     for _ in range(_ROUNDS):
         shapes = _static_shapes(out)
         consts = _small_initializers(out.graph)

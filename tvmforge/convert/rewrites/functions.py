@@ -14,6 +14,8 @@ import onnx
 import onnx.inliner
 from onnx import helper
 
+from ...load import default_opset
+
 log = logging.getLogger(__name__)
 
 _DOMAIN = "tvmforge.expand"
@@ -93,7 +95,7 @@ def _fill_default_attributes(node: onnx.NodeProto, opset: int) -> None:
 
 def expand_functions(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Replace top-level nodes that nothing converts by their ONNX function bodies."""
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
+    opset = default_opset(proto)
     todo = [
         n
         for n in proto.graph.node

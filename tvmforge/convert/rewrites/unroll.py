@@ -18,6 +18,7 @@ import onnx
 from onnx import helper
 
 from ...errors import UnsupportedOperatorError
+from ...load import default_opset
 from .fold import _constant_node, _constant_value, _used_names, fold_constants, inferred_shapes
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def unroll_loops(proto: onnx.ModelProto) -> onnx.ModelProto:
         return proto
     out = onnx.ModelProto()
     out.CopyFrom(proto)
-    opset = next((o.version for o in out.opset_import if o.domain in ("", "ai.onnx")), 1)
+    opset = default_opset(out)
     for round_ in range(_ROUNDS):
         shapes = _shapes(out)
         consts = _top_level_constants(out.graph)
