@@ -79,3 +79,24 @@ def select_axis(bb, axis_expr, rank: int, axes: list[int], build):
     for axis in axes[:-1]:
         result = bb.normalize(op.where(op.equal(given, const(axis, dtype)), build(axis), result))
     return result
+
+
+def shape_value(bb, tensor, params, name: str):
+    """A 1-D int64 tensor as a Relax shape: its values when constant, else read at run time
+    into fresh symbolic dims ``{name}_0, {name}_1, ...`` (the tensor's length must be static)."""
+    from tvm import relax, tirx
+
+    value = constant_value(tensor, params)
+    if value is not None:
+        return relax.ShapeExpr([int(v) for v in value.reshape(-1)])
+    (rank,) = static_shape(tensor)
+    shape = bb.emit(
+        relax.Call(
+            relax.ExternFunc("vm.builtin.tensor_to_shape"),
+            [tensor],
+            ty_args=[relax.ShapeType(ndim=rank)],
+        )
+    )
+    dims = [tirx.Var(f"{name}_{i}", "int64") for i in range(rank)]
+    bb.match_cast(shape, relax.ShapeType(dims))
+    return relax.ShapeExpr(dims)

@@ -8,7 +8,14 @@ import math
 import numpy as np
 
 from ..registry import converter
-from ._common import const, constant_value, dtype_of, frontend_converter, static_shape, text
+from ._common import (
+    const,
+    dtype_of,
+    frontend_converter,
+    shape_value,
+    static_shape,
+    text,
+)
 
 
 def _begin_pads(attr, size, out, kernel, stride, dilation) -> list[int]:
@@ -102,26 +109,6 @@ def max_pool(bb, inputs, attr, params):
     return relax.Tuple([y, _argmax_indices(bb, inputs[0], y, attr)])
 
 
-def _shape_of(bb, tensor, params):
-    """A 1-D int64 tensor as a Relax shape: its values when constant, else read at run time."""
-    from tvm import relax, tirx
-
-    value = constant_value(tensor, params)
-    if value is not None:
-        return relax.ShapeExpr([int(v) for v in value.reshape(-1)])
-    (rank,) = static_shape(tensor)
-    shape = bb.emit(
-        relax.Call(
-            relax.ExternFunc("vm.builtin.tensor_to_shape"),
-            [tensor],
-            ty_args=[relax.ShapeType(ndim=rank)],
-        )
-    )
-    dims = [tirx.Var(f"unpooled_{i}", "int64") for i in range(rank)]
-    bb.match_cast(shape, relax.ShapeType(dims))
-    return relax.ShapeExpr(dims)
-
-
 def _unpooled_shape(x_shape: list[int], attr) -> list[int]:
     """The shape MaxUnpool infers from the pooled shape, kernel, strides and pads."""
     kernel = list(attr["kernel_shape"])
@@ -145,7 +132,7 @@ def max_unpool(bb, inputs, attr, params):
         return frontend_converter("MaxUnpool")(bb, inputs, attr, params)
     data, indices = inputs[0], inputs[1]
     inferred = _unpooled_shape(static_shape(data), attr)
-    shape = _shape_of(bb, inputs[2], params)
+    shape = shape_value(bb, inputs[2], params, "unpooled")
     out_dims = bb.normalize(op.astype(inputs[2], "int64"))
     rest = bb.normalize(op.reshape(bb.normalize(op.astype(indices, "int64")), [-1]))
     coords = []
