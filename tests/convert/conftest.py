@@ -37,8 +37,10 @@ def assert_matches_onnxruntime(
     *,
     rtol: float = 1e-4,
     atol: float = 1e-5,
+    also: Sequence[Mapping[str, np.ndarray]] = (),
 ) -> None:
-    """Compile ``model`` untuned for the host and compare every output with onnxruntime."""
+    """Compile ``model`` untuned for the host and compare every output with onnxruntime, for
+    ``feeds`` and then each of ``also`` through the same artifact (run-time shape parameters)."""
     import onnxruntime as ort
 
     import tvmforge
@@ -49,11 +51,12 @@ def assert_matches_onnxruntime(
     artifact = tvmforge.compile(
         path, tmp_path / "model.so", input_shapes=shapes, validate=False, schedules_dir=None
     )
-    got = tvmforge.Session(artifact.library, threads=1).run(None, dict(feeds))
-    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, dict(feeds)
-    )
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    session = tvmforge.Session(artifact.library, threads=1)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for feed in [feeds, *also]:
+        got = session.run(None, dict(feed))
+        want = reference.run(None, dict(feed))
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)

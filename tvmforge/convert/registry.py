@@ -65,10 +65,15 @@ def converter(
 
 def _schema_versions(op: str, domain: str, fn: Converter) -> list[int]:
     """The opsets at which ONNX changed ``op``'s schema, ascending."""
-    versions = _all_schema_versions().get((_schema_domain(domain), op))
+    versions = schema_versions(op, domain)
     if not versions:
         raise InternalError(f"converter {fn.__qualname__}: ONNX has no op {domain}.{op}")
     return versions
+
+
+def schema_versions(op: str, domain: str = DEFAULT_DOMAIN) -> list[int]:
+    """The opsets at which ONNX changed ``op``'s schema, ascending (empty: no such op)."""
+    return _all_schema_versions().get((_schema_domain(domain), op), [])
 
 
 @functools.cache
