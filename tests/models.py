@@ -76,6 +76,27 @@ def mlp(path: Path, hidden: int = 64, seed: int = 1) -> Path:
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def self_attention(path: Path) -> Path:
+    """Attention's two batched products on a (2, 3, 8, 4) input ``x`` (batch, heads, tokens,
+    width): ``scores = x @ x^T`` and ``y = softmax(scores) @ x``, both outputs."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["x", "xt"], ["scores"]),
+        helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "x"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "self_attention",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 4])],
+        [
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [2, 3, 8, 8]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 8, 4]),
+        ],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def single_matmul(path: Path, n: int = 64) -> Path:
     """One MatMul with a constant weight: exactly one tuning task."""
     rng = np.random.default_rng(2)

@@ -30,6 +30,11 @@ def deconv_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models.deconv_net(tmp_path_factory.mktemp("models") / "deconv_net.onnx")
 
 
+@pytest.fixture(scope="module")
+def attention(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return models.self_attention(tmp_path_factory.mktemp("models") / "attention.onnx")
+
+
 def _graph(model: Path):
     from tvmforge.convert import to_relax
     from tvmforge.load import load_model
@@ -74,11 +79,20 @@ def test_dense_layers_are_sites(mlp: Path) -> None:
     assert described == ["dense 4x32 * 32x64 +bias relu", "dense 4x64 * 64x5 +bias"]
 
 
+def test_products_of_two_run_time_tensors_are_sites(attention: Path) -> None:
+    from tvmforge.offload import find_sites
+
+    graph, _ = _graph(attention)
+    described = sorted(site.describe() for site in find_sites(graph["main"]))
+    assert described == ["batch_matmul 2x3x8x4 * 2x3x4x8", "batch_matmul 2x3x8x8 * 2x3x8x4"]
+
+
 @pytest.mark.parametrize(
     ("fixture", "kernel", "calls", "shape"),
     [("conv_zoo", "tvmforge_dnnl_conv2d", 5, (1, 16, 28, 28)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
-     ("mlp", "tvmforge_dnnl_dense", 2, (4, 32))],
+     ("mlp", "tvmforge_dnnl_dense", 2, (4, 32)),
+     ("attention", "tvmforge_dnnl_batch_matmul", 2, (2, 3, 8, 4))],
 )  # fmt: skip
 def test_offloaded_model_matches_onnxruntime(
     request: pytest.FixtureRequest, fixture: str, kernel: str, calls: int, shape, tmp_path: Path

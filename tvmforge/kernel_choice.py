@@ -1,4 +1,4 @@
-"""Pick, per convolution workload, the faster of TVM's tuned kernel and oneDNN's, by measuring.
+"""Pick, per convolution or matmul workload, the faster of TVM's tuned kernel and oneDNN's, by measuring.
 
 Each distinct workload (shapes, attributes, epilogue) is built twice as a one-operator function:
 once lowered by TVM with the tuning databases applied (exactly as in the model), once as the
@@ -125,13 +125,11 @@ def task_key(primfunc) -> str:
     return str(tvm_ffi.structural_hash(primfunc.without_attr("global_symbol")))
 
 
-def _chain(bb, site: Site, data, residual):
+def _chain(bb, site: Site, inputs: tuple):
     """Re-emit the site's operators on new inputs (what TVM lowers and tunes)."""
     from ._tvm import relax
 
-    mapping = {site.data: data}
-    if site.residual is not None:
-        mapping[site.residual] = residual
+    mapping = dict(zip(site.inputs, inputs, strict=True))
     value = None
     for binding in site.bindings:
         call = binding.value
@@ -142,21 +140,16 @@ def _chain(bb, site: Site, data, residual):
 
 
 def _functions(unique: dict[str, Site], body) -> object:
-    """An IRModule with one function per workload: ``f_<key>(data[, residual])``."""
+    """An IRModule with one function per workload: ``f_<key>(*site.inputs)``."""
     from ._tvm import relax, tvm
 
     mod = tvm.IRModule()
     for key, site in unique.items():
         bb = relax.BlockBuilder()
-        data = relax.Var("data", site.data.ty)
-        params = [data]
-        residual = None
-        if site.residual is not None:
-            residual = relax.Var("residual", site.residual.ty)
-            params.append(residual)
+        params = [relax.Var(f"input{i}", var.ty) for i, var in enumerate(site.inputs)]
         with bb.function(f"f_{key}", params):
             with bb.dataflow():
-                out = bb.emit_output(body(bb, site, data, residual))
+                out = bb.emit_output(body(bb, site, tuple(params)))
             bb.emit_func_output(out)
         mod[f"f_{key}"] = bb.get()[f"f_{key}"]
     return mod
@@ -172,8 +165,8 @@ def _tvm_module(unique: dict[str, Site], preset: TargetPreset, databases: Sequen
 
 
 def _library_module(unique: dict[str, Site]):
-    def call(bb, site: Site, data, residual):
-        return bb.emit(site.kernel_call(data, residual))
+    def call(bb, site: Site, inputs: tuple):
+        return bb.emit(site.kernel_call(inputs))
 
     return kernels.attach(_functions(unique, call))
 
@@ -201,9 +194,7 @@ def _time_all(
     rng = np.random.default_rng(0)
     times = {}
     for key, site in unique.items():
-        args = [random_tensor(site.data.ty, rng)]
-        if site.residual is not None:
-            args.append(random_tensor(site.residual.ty, rng))
+        args = [random_tensor(var.ty, rng) for var in site.inputs]
         if rivals is not None:
             once = vm.time_evaluator(f"f_{key}", tvm.cpu(), number=1, repeat=1)
             first_us = float(once(*args).results[0]) * 1e6

@@ -6,7 +6,8 @@ pass keeps those in NCHW) or a 2-D ``matmul`` with a constant weight (a dense la
 optionally ``add`` of a constant bias, ``add`` of a residual tensor (convolutions), and
 ``relu`` or a clip (``maximum`` then ``minimum`` with constants), each intermediate used only
 by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
-fuses the same epilogue.
+fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dims (attention's
+``Q @ K^T`` and ``P @ V``) is a site of its own, without an epilogue.
 """
 
 from __future__ import annotations
@@ -28,13 +29,23 @@ _RELU, _CLIP = 1, 2
 class Site:
     """One chain: its bindings (first to last) and what the kernel needs."""
 
-    kind: str  # "conv2d", "conv2d_transpose" or "dense"
+    kind: str  # "conv2d", "conv2d_transpose", "dense" or "batch_matmul"
     bindings: tuple  # relax VarBindings: anchor, [bias add], [residual add], [activation]
-    data: object  # relax Var: the input (NHWC, NCHW for conv2d_transpose, (M, K) for dense)
-    weight: np.ndarray  # OHWI for conv2d, IOHW for conv2d_transpose, (K, N) for dense
-    bias: np.ndarray  # (output channels,)
-    residual: object  # relax Var or None
+    #: relax Vars read at run time: the input (NHWC, NCHW for conv2d_transpose, (M, K) for
+    #: dense, (..., M, K) for batch_matmul), then the residual or batch_matmul's (..., K, N)
+    inputs: tuple
+    weight: np.ndarray | None  # OHWI for conv2d, IOHW for conv2d_transpose, (K, N) for dense
+    bias: np.ndarray | None  # (output channels,)
     attrs: tuple[int | float, ...]  # the kernel's attribute arguments, in order (see .cc)
+
+    @property
+    def data(self):
+        return self.inputs[0]
+
+    @property
+    def residual(self):
+        """The tensor added before the activation (convolutions), or None."""
+        return self.inputs[1] if self.weight is not None and len(self.inputs) > 1 else None
 
     @property
     def end(self):
@@ -44,15 +55,16 @@ class Site:
     @property
     def key(self) -> str:
         """Workload key: equal for sites with the same shapes, attributes and epilogue."""
-        shape = [int(d) for d in self.data.ty.shape]
-        text = json.dumps(
-            [self.kind, shape, list(self.weight.shape), self.residual is not None, self.attrs]
-        )
+        shape = _dims(self.data)
+        weight = list(self.weight.shape) if self.weight is not None else _dims(self.inputs[1])
+        text = json.dumps([self.kind, shape, weight, self.residual is not None, self.attrs])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         """Human-readable workload, e.g. ``conv2d 1x56x56x64 * 64x3x3x64 s1 +bias+res relu``."""
-        shape = "x".join(str(int(d)) for d in self.data.ty.shape)
+        shape = "x".join(str(d) for d in _dims(self.data))
+        if self.kind == "batch_matmul":
+            return f"batch_matmul {shape} * {'x'.join(str(d) for d in _dims(self.inputs[1]))}"
         weight = "x".join(str(d) for d in self.weight.shape)
         epilogue = "+bias" + ("+res" if self.residual is not None else "")
         act = {0: "", _RELU: " relu", _CLIP: " clip"}[int(self.attrs[-3])]
@@ -62,20 +74,19 @@ class Site:
             return f"conv2d_transpose {shape} * {weight} s{self.attrs[0]} {epilogue}{act}"
         return f"conv2d {shape} * {weight} s{self.attrs[0]} g{self.attrs[8]} {epilogue}{act}"
 
-    def kernel_call(self, data=None, residual=None):
+    def kernel_call(self, inputs: tuple | None = None):
         """The ``call_dps_packed`` that replaces the chain (optionally on other input vars)."""
         from ._tvm import relax, tvm
 
-        args = [
-            self.data if data is None else data,
-            relax.const(self.weight),
-            relax.const(self.bias),
-        ]
-        if self.residual is not None:
-            args.append(self.residual if residual is None else residual)
-        ints, floats = self.attrs[:-2], self.attrs[-2:]
-        args += [relax.prim_value(int(v)) for v in ints]
-        args += [relax.prim_value(tvm.tirx.FloatImm("float64", float(v))) for v in floats]
+        data, *rest = self.inputs if inputs is None else inputs
+        args = [data]
+        if self.weight is not None:
+            args += [relax.const(self.weight), relax.const(self.bias)]
+        args += rest
+        if self.attrs:
+            ints, floats = self.attrs[:-2], self.attrs[-2:]
+            args += [relax.prim_value(int(v)) for v in ints]
+            args += [relax.prim_value(tvm.tirx.FloatImm("float64", float(v))) for v in floats]
         name = f"tvmforge_dnnl_{self.kind}" + ("_add" if self.residual is not None else "")
         assert name in FUNCTIONS, name
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
@@ -130,6 +141,8 @@ def _match(binding, by_var, users) -> Site | None:
     """The chain starting at ``binding`` if it is an eligible anchor, else None."""
     from ._tvm import relax, tvm
 
+    if _batch_matmul(binding.value):
+        return Site("batch_matmul", (binding,), tuple(binding.value.args), None, None, ())
     anchor = _conv2d(binding.value) or _conv2d_transpose(binding.value) or _dense(binding.value)
     if anchor is None:
         return None
@@ -165,7 +178,8 @@ def _match(binding, by_var, users) -> Site | None:
             if hi_const is not None:  # ReLU6 and other clips
                 act, lo, hi = _CLIP, lo_const, hi_const
                 chain += [nxt, upper]
-    return Site(kind, tuple(chain), data, w, bias, residual, (*anchor_attrs, act, lo, hi))
+    inputs = (data,) if residual is None else (data, residual)
+    return Site(kind, tuple(chain), inputs, w, bias, (*anchor_attrs, act, lo, hi))
 
 
 def _conv2d(call):
@@ -242,6 +256,24 @@ def _dense(call):
     return "dense", data, w, w.shape[1], []
 
 
+def _batch_matmul(call) -> bool:
+    """Whether ``call`` multiplies two run-time float32 tensors of one static batch shape."""
+    from ._tvm import relax
+
+    if not _is_op(call, "relax.matmul"):
+        return False
+    a, b = call.args
+    if not all(isinstance(x, relax.Var) and _static_f32(x) for x in (a, b)):
+        return False
+    if str(call.ty.dtype) != "float32" or len(a.ty.shape) < 3:
+        return False
+    return len(a.ty.shape) == len(b.ty.shape) and _dims(a)[:-2] == _dims(b)[:-2]
+
+
+def _dims(expr) -> list[int]:
+    return [int(d) for d in expr.ty.shape]
+
+
 def _static_f32(expr) -> bool:
     ty = expr.ty
     return str(ty.dtype) == "float32" and all(hasattr(d, "value") for d in ty.shape)
@@ -270,10 +302,7 @@ def _other_operand(call, var):
 
 
 def _same_tensor_type(a, b) -> bool:
-    sa, sb = a.ty, b.ty
-    return str(sa.dtype) == str(sb.dtype) and [int(d) for d in sa.shape] == [
-        int(d) for d in sb.shape
-    ]
+    return str(a.ty.dtype) == str(b.ty.dtype) and _dims(a) == _dims(b)
 
 
 def _const_numpy(const) -> np.ndarray:

@@ -27,6 +27,7 @@ FUNCTIONS = (
     "tvmforge_dnnl_conv2d_add",
     "tvmforge_dnnl_conv2d_transpose",
     "tvmforge_dnnl_dense",
+    "tvmforge_dnnl_batch_matmul",
 )
 #: The shared library the artifact links against, and where users get it.
 LIBRARY = "libdnnl.so.3"

@@ -1,5 +1,6 @@
 // oneDNN kernels with fused epilogues, callable from a Relax graph via call_dps_packed:
-// 2-D convolution (NHWC), 2-D transposed convolution (NCHW) and dense layers (x @ W + b).
+// 2-D convolution (NHWC), 2-D transposed convolution (NCHW), dense layers (x @ W + b) and
+// batched matrix products of two run-time tensors (attention's Q @ K^T and P @ V).
 //
 // Activations are NHWC (oneDNN picks its brgconv kernels for them), weights OHWI as TVM's
 // ConvertLayout leaves them; the weights are reordered once into the primitive's preferred
@@ -15,6 +16,8 @@
 //            pad_left, pad_bottom, pad_right, dilation_h, dilation_w, activation, clip_min,
 //            clip_max, dst (NCHW)); output padding is folded into pad_bottom/pad_right.
 //   tvmforge_dnnl_dense(src (M, K), weight (K, N), bias (N), activation, clip_min, clip_max, dst)
+//   tvmforge_dnnl_batch_matmul(a (..., M, K), b (..., K, N), dst (..., M, N)); the leading
+//            dims, equal in a and b, form one batch.
 
 #include <dnnl.hpp>
 #include <tvm/ffi/container/tensor.h>
@@ -39,11 +42,12 @@ struct Attrs {
   double clip_min, clip_max;
 };
 
-// A primitive with its weights reordered into the layout it prefers.
+// A primitive with its weights reordered into the layout it prefers (constant weights), or
+// with their description (weights given at run time).
 struct Entry {
   dnnl::primitive prim;
   memory weights;
-  memory::desc src_md, dst_md, bias_md, res_md, scratch_md;
+  memory::desc src_md, dst_md, bias_md, res_md, scratch_md, weights_md;
 };
 
 // Operator kind, shapes and attributes; the weight pointer; whether a residual is added.
@@ -134,12 +138,13 @@ void finish(Entry& e, const PrimitiveDesc& pd, const memory::desc& user_w, const
   s.wait();
 }
 
-// The cached entry for ``sig``/``w``, made by ``make`` on first use.
+// The cached entry for ``sig`` and the constant weights at ``w`` (null: run-time weights),
+// made by ``make`` on first use.
 template <class Make>
-Entry& cached(std::vector<int64_t> sig, const TensorView& w, bool residual, Make make) {
+Entry& cached(std::vector<int64_t> sig, const void* w, bool residual, Make make) {
   static std::mutex mu;
   static std::map<Key, std::unique_ptr<Entry>> cache;
-  Key key{std::move(sig), w.data_ptr(), residual};
+  Key key{std::move(sig), w, residual};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make()).first;
@@ -161,26 +166,32 @@ std::vector<int64_t> signature(int64_t kind, std::initializer_list<const TensorV
   return sig;
 }
 
-// Run ``e`` on the calling thread's stream with its own scratchpad.
-void execute(const Entry& e, const TensorView& src, const TensorView& bias,
-             const TensorView* res, const TensorView& dst) {
+// Run ``e`` on the calling thread's stream with ``args`` and its own scratchpad.
+void execute(const Entry& e, std::unordered_map<int, memory> args) {
   auto& eng = cpu_engine();
   thread_local dnnl::stream stream(eng);
   thread_local std::vector<uint8_t> scratch;
   if (scratch.size() < e.scratch_md.get_size()) scratch.resize(e.scratch_md.get_size());
+  args.emplace(DNNL_ARG_SCRATCHPAD, memory(e.scratch_md, eng, scratch.data()));
+  e.prim.execute(stream, args);
+  stream.wait();
+}
+
+// Run ``e`` (constant weights, a bias, maybe a residual) on ``src`` into ``dst``.
+void execute(const Entry& e, const TensorView& src, const TensorView& bias,
+             const TensorView* res, const TensorView& dst) {
+  auto& eng = cpu_engine();
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, memory(e.src_md, eng, src.data_ptr())},
       {DNNL_ARG_WEIGHTS, e.weights},
       {DNNL_ARG_BIAS, memory(e.bias_md, eng, bias.data_ptr())},
       {DNNL_ARG_DST, memory(e.dst_md, eng, dst.data_ptr())},
-      {DNNL_ARG_SCRATCHPAD, memory(e.scratch_md, eng, scratch.data())},
   };
   if (res != nullptr) {
     args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
                  memory(e.res_md, eng, res->data_ptr()));
   }
-  e.prim.execute(stream, args);
-  stream.wait();
+  execute(e, std::move(args));
 }
 
 void check_all(std::initializer_list<std::pair<const TensorView*, const char*>> tensors) {
@@ -194,7 +205,7 @@ void run_conv(TensorView src, TensorView w, TensorView bias, const TensorView* r
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"},
              {res, "residual"}});
   auto sig = signature(0, {&src, &w, &dst}, a);
-  Entry& e = cached(sig, w, res != nullptr, [&] {
+  Entry& e = cached(sig, w.data_ptr(), res != nullptr, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = nhwc_desc(src);
     entry->dst_md = nhwc_desc(dst);
@@ -238,7 +249,7 @@ void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh,
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"}});
   Attrs a = make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, 1, act, lo, hi);
   auto sig = signature(1, {&src, &w, &dst}, a);
-  Entry& e = cached(sig, w, false, [&] {
+  Entry& e = cached(sig, w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = nchw_desc(src);
     entry->dst_md = nchw_desc(dst);
@@ -260,7 +271,7 @@ void dense(TensorView src, TensorView w, TensorView bias, int64_t act, double lo
   int64_t m = src.shape()[0], k = src.shape()[1], n = w.shape()[1];
   Attrs a = make_attrs(0, 0, 0, 0, 0, 0, 0, 0, 1, act, lo, hi);
   auto sig = signature(2, {&src, &w}, a);
-  Entry& e = cached(sig, w, false, [&] {
+  Entry& e = cached(sig, w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = memory::desc({m, k}, memory::data_type::f32, memory::format_tag::ab);
     entry->dst_md = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);
@@ -275,8 +286,46 @@ void dense(TensorView src, TensorView w, TensorView bias, int64_t act, double lo
   execute(e, src, bias, nullptr, dst);
 }
 
+// (batch, rows, cols) of a row-major tensor whose leading dims form the batch.
+memory::desc batched_desc(const TensorView& t) {
+  int nd = t.ndim();
+  int64_t rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
+  int64_t batch = 1;
+  for (int i = 0; i < nd - 2; ++i) batch *= t.shape()[i];
+  return memory::desc({batch, rows, cols}, memory::data_type::f32, memory::format_tag::abc);
+}
+
+void batch_matmul(TensorView a, TensorView b, TensorView dst) {
+  check_all({{&a, "left operand"}, {&b, "right operand"}, {&dst, "output"}});
+  if (a.ndim() < 2 || b.ndim() != a.ndim() || dst.ndim() != a.ndim()) {
+    TVM_FFI_THROW(ValueError) << "tvmforge oneDNN batch_matmul: operands of equal rank >= 2";
+  }
+  std::vector<int64_t> sig{3};
+  for (auto* t : {&a, &b}) {
+    for (auto v : dims_of(*t)) sig.push_back(v);
+  }
+  Entry& e = cached(sig, nullptr, false, [&] {
+    auto entry = std::make_unique<Entry>();
+    entry->src_md = batched_desc(a);
+    entry->weights_md = batched_desc(b);
+    entry->dst_md = batched_desc(dst);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(cpu_engine(), entry->src_md, entry->weights_md,
+                                    entry->dst_md, attr);
+    entry->prim = dnnl::matmul(pd);
+    entry->scratch_md = pd.scratchpad_desc();
+    return entry;
+  });
+  auto& eng = cpu_engine();
+  execute(e, {{DNNL_ARG_SRC, memory(e.src_md, eng, a.data_ptr())},
+              {DNNL_ARG_WEIGHTS, memory(e.weights_md, eng, b.data_ptr())},
+              {DNNL_ARG_DST, memory(e.dst_md, eng, dst.data_ptr())}});
+}
+
 }  // namespace
 
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_batch_matmul, batch_matmul);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_dense, dense);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d, conv2d);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d_add, conv2d_add);
