@@ -22,6 +22,7 @@ from . import (  # noqa: F401
     reduce,
     resize,
     roi,
+    shaping,
     signal,
     split,
     tensor,

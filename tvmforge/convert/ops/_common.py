@@ -100,3 +100,54 @@ def shape_value(bb, tensor, params, name: str):
     dims = [tirx.Var(f"{name}_{i}", "int64") for i in range(rank)]
     bb.match_cast(shape, relax.ShapeType(dims))
     return relax.ShapeExpr(dims)
+
+
+def runtime_tensor(expr, params) -> bool:
+    """Whether ``expr`` is a tensor known only at run time: not absent, not a constant, and
+    not a shape value (ShapeExpr, PrimValue) that the frontend tracks symbolically."""
+    from tvm import relax
+
+    if expr is None or not isinstance(getattr(expr, "ty", None), relax.TensorType):
+        return False
+    return constant_value(expr, params) is None
+
+
+def as_int64(bb, tensor):
+    """``tensor`` cast to int64 (unchanged when it is already)."""
+    from tvm import relax
+
+    if dtype_of(tensor) == "int64":
+        return tensor
+    return bb.normalize(relax.op.astype(tensor, "int64"))
+
+
+def shape_tensor(bb, tensor):
+    """The shape of ``tensor`` as a 1-D int64 Relax tensor: a constant when static."""
+    from tvm import relax
+
+    dims = [getattr(d, "value", None) for d in tensor.ty.shape]
+    if None not in dims:
+        return const(dims, "int64")
+    return bb.normalize(relax.op.shape_to_tensor(bb.normalize(relax.op.shape_of(tensor))))
+
+
+def emit_indexed(bb, data, dims, element, tables=(), name: str = "indexed"):
+    """A tensor of shape ``dims`` (PrimExprs; symbolic dims allowed) computed by one TE
+    compute: its element at index ``i`` is ``element(x, tables, i)``, where ``x`` and
+    ``tables`` are the TE tensors of ``data`` and of the Relax tensors ``tables``."""
+    from tvm import te
+
+    def compute(x, *tabs):
+        return te.compute(list(dims), lambda *i: element(x, tabs, i), name=name)
+
+    return bb.emit_te(compute, data, *tables, primfunc_name_hint=name)
+
+
+def normalized_axes(bb, axes, rank: int):
+    """A 1-D int64 tensor of axes with negative ones counted back from ``rank``."""
+    from tvm import relax
+
+    op = relax.op
+    axes = as_int64(bb, axes)
+    negative = op.less(axes, const(0, "int64"))
+    return bb.normalize(op.where(negative, op.add(axes, const(rank, "int64")), axes))
