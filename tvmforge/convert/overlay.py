@@ -39,13 +39,9 @@ def _frontend_module():
 
 def frontend_table() -> dict[str, Any]:
     """The frontend's own converter table (op type -> OnnxOpConverter class), overlay or not."""
-    _load_ops()
+    registry.load_converters()
     table = getattr(_frontend_module(), CONVERT_MAP_NAME)
     return dict(getattr(table, "__wrapped__", table)())
-
-
-def _load_ops() -> None:
-    from . import ops  # noqa: F401 - importing registers the converters
 
 
 def _adapter(op: str, fallback: Any | None) -> type:
@@ -94,7 +90,7 @@ def frontend_overlay(opsets: Mapping[str, int] | None = None) -> Iterator[dict[s
 
     ``opsets`` maps the model's other domains to their versions, for our converters of them.
     """
-    _load_ops()
+    registry.load_converters()
     module = _frontend_module()
     with _LOCK:
         original = getattr(module, CONVERT_MAP_NAME)

@@ -84,6 +84,11 @@ def _all_schema_versions() -> dict[tuple[str, str], list[int]]:
     return {key: sorted(found) for key, found in versions.items()}
 
 
+def load_converters() -> None:
+    """Import every converter module (importing registers them); queries call this first."""
+    from . import ops  # noqa: F401
+
+
 def since_version(op: str, opset: int, domain: str = DEFAULT_DOMAIN) -> int | None:
     """The since_version of ``op``'s schema in effect at ``opset`` (None: no such op then)."""
     try:
@@ -97,6 +102,7 @@ def since_version(op: str, opset: int, domain: str = DEFAULT_DOMAIN) -> int | No
 
 def resolve(op: str, opset: int, domain: str = DEFAULT_DOMAIN) -> Converter | None:
     """Our converter for ``op`` at ``opset``, or None when we have none for that version."""
+    load_converters()
     since = since_version(op, opset, domain)
     if since is None:
         return None
@@ -105,11 +111,13 @@ def resolve(op: str, opset: int, domain: str = DEFAULT_DOMAIN) -> Converter | No
 
 def registered() -> dict[Key, Converter]:
     """A copy of every registration."""
+    load_converters()
     return dict(_REGISTRY)
 
 
 def registered_ops(domain: str = DEFAULT_DOMAIN) -> frozenset[str]:
     """Op types with at least one converter of ours in ``domain``."""
+    load_converters()
     return frozenset(op for d, op, _ in _REGISTRY if d == domain)
 
 

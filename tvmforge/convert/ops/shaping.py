@@ -243,3 +243,25 @@ _PAD_SOURCES = {
     "reflect": _reflect_pad,
     "wrap": _wrap_pad,
 }
+
+
+# --------------------------------------------------------------------------- Shape
+
+
+@converter("Shape", since=1, onward=True)
+def shape(bb, inputs, attr, params):
+    """Symbolic dims (from a run-time shape parameter upstream) as an int64 tensor, which the
+    run-time paths here take; static dims as the frontend gives them (a shape value it folds).
+    ``start`` and ``end`` (Shape-15) select dims, negative ones counted back."""
+    from tvm import relax
+
+    data = inputs[0]
+    dims = getattr(data.ty, "shape", None)
+    if dims is None or all(hasattr(d, "value") for d in dims):
+        return frontend_converter("Shape", 15)(bb, inputs, attr, params)
+    rank = len(dims)
+    start, end = attr.get("start", 0), attr.get("end", rank)
+    first, last, _ = slice(start, end).indices(rank)
+    return relax.op.strided_slice(
+        shape_tensor(bb, data), axes=[0], begin=[first], end=[max(first, last)]
+    )
