@@ -25,6 +25,7 @@ from . import (  # noqa: F401
     signal,
     split,
     tensor,
+    topk,
     training,
     trees,
 )
