@@ -9,7 +9,6 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.convert.conftest import assert_matches_onnxruntime, one_node_model
-from tvmforge.errors import UnsupportedOperatorError
 
 F = TensorProto.FLOAT
 
@@ -74,19 +73,6 @@ def test_upsample_linear(tmp_path: Path) -> None:
     )
     x = np.random.default_rng(0).standard_normal((1, 2, 3, 4)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x}, tmp_path)
-
-
-def test_sizes_fed_at_run_time_is_refused(tmp_path: Path) -> None:
-    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"])
-    model = one_node_model(
-        node,
-        [("x", F, [1, 1, 2, 2]), ("sizes", TensorProto.INT64, [4])],
-        [("y", F, [1, 1, 4, 4])],
-        opset=19,
-    )
-    feeds = {"x": np.ones((1, 1, 2, 2), np.float32), "sizes": np.array([1, 1, 4, 4])}
-    with pytest.raises(UnsupportedOperatorError, match="sizes must be a constant"):
-        assert_matches_onnxruntime(model, feeds, tmp_path)
 
 
 def test_linear_uint8_downsample_rounds(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from . import (  # noqa: F401
     signal,
     split,
     tensor,
+    topk,
     training,
     trees,
 )

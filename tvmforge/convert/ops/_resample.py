@@ -3,7 +3,9 @@
 Resize is separable: resizing one axis at a time gives the ONNX result. With constant scales
 or sizes every output position reads a fixed set of ``n`` input positions with fixed weights
 (``n`` = 2 for nearest and linear, 4 for cubic, more with antialias), so the converter only
-gathers and sums. The arithmetic follows ``onnx/reference/ops/op_resize.py``.
+gathers and sums. The arithmetic follows ``onnx/reference/ops/op_resize.py``. The ``runtime_*``
+functions at the end compute the same positions and weights as Relax ops, for scales, sizes
+or roi fed at run time.
 """
 
 from __future__ import annotations
@@ -170,3 +172,134 @@ def axis_taps(
         w = w / np.where(total == 0, 1.0, total)
     index = np.clip(index, 0, n_in - 1)
     return Taps(index, w, outside if outside is not None and outside.any() else None)
+
+
+# --- The same sampling as Relax ops, for scales, sizes or roi known only at run time ---------
+#
+# ``x`` below is a float64 Relax tensor of the input coordinate of each output position; a
+# scale is a float64 scalar tensor. Linear and cubic read the ``2 m`` integer positions around
+# ``x`` (``m`` = the kernel's support, divided by the scale with antialias, rounded up): the
+# kernel is zero beyond them, so this gives the reference's weights whichever window it picks.
+
+
+def _f64(value: float):
+    """A float64 scalar constant."""
+    from tvm import relax
+
+    return relax.const(value, "float64")
+
+
+def runtime_source_coords(bb, coord_mode: str, n_out, n_in: int, scale, size, roi):
+    """Input coordinate of every output position as a float64 tensor of ``n_out`` (a dim),
+    and, for tf_crop_and_resize, a bool tensor of those outside the input (else None).
+    ``size`` is the output length as a float64 scalar tensor; ``roi`` is (start, end)."""
+    from tvm import relax
+
+    op = relax.op
+    y = bb.normalize(op.arange(0, n_out, 1, "float64"))
+    width = bb.normalize(op.multiply(scale, _f64(float(n_in))))
+    single = op.equal(width, _f64(1.0))
+    half = op.subtract(op.divide(op.add(y, _f64(0.5)), scale), _f64(0.5))
+    if coord_mode == "align_corners":
+        ratio = op.divide(_f64(n_in - 1.0), op.subtract(width, _f64(1.0)))
+        return op.where(single, _f64(0.0), op.multiply(y, ratio)), None
+    if coord_mode == "asymmetric":
+        return op.divide(y, scale), None
+    if coord_mode == "tf_crop_and_resize":
+        lo, hi = (op.multiply(r, _f64(n_in - 1.0)) for r in roi)
+        span = op.subtract(hi, lo)
+        step = op.divide(span, op.subtract(width, _f64(1.0)))
+        x = op.where(single, op.multiply(span, _f64(0.5)), op.multiply(y, step))
+        x = bb.normalize(op.add(x, lo))
+        low = op.less(x, _f64(0.0))
+        return x, op.logical_or(low, op.greater(x, _f64(n_in - 1.0)))
+    if coord_mode == "pytorch_half_pixel":
+        return op.where(single, _f64(-0.5), half), None
+    if coord_mode == "half_pixel":
+        return half, None
+    if coord_mode == "half_pixel_symmetric":
+        fill = op.subtract(_f64(1.0), op.divide(size, width))
+        return op.add(op.multiply(_f64(n_in / 2), fill), half), None
+    raise UnsupportedOperatorError(f"Resize coordinate_transformation_mode={coord_mode!r}")
+
+
+def runtime_nearest(bb, x, mode: str, n_in: int):
+    """The int64 input position each output copies (``x`` rounded as ``mode`` says, clamped)."""
+    from tvm import relax
+
+    op = relax.op
+    half = _f64(0.5)
+    rounding = {
+        "round_prefer_floor": lambda: op.ceil(op.subtract(x, half)),
+        "round_prefer_ceil": lambda: op.floor(op.add(x, half)),
+        "floor": lambda: op.floor(x),
+        "ceil": lambda: op.ceil(x),
+    }
+    if mode not in rounding:
+        raise UnsupportedOperatorError(f"Resize nearest_mode={mode!r}")
+    return op.astype(op.clip(bb.normalize(rounding[mode]()), 0, n_in - 1), "int64")
+
+
+def _horner(d, coeffs: list[float]):
+    """The polynomial with ``coeffs`` (highest power first) at float64 ``d``."""
+    from tvm import relax
+
+    op = relax.op
+    result = _f64(coeffs[0])
+    for c in coeffs[1:]:
+        result = op.add(op.multiply(result, d), _f64(c))
+    return result
+
+
+def _runtime_kernel(d, attrs: ResizeAttrs):
+    """The linear or cubic kernel (as ``_cubic``) at float64 distances ``d``."""
+    from tvm import relax
+
+    op = relax.op
+    zero = _f64(0.0)
+    d = op.abs(d)
+    if attrs.mode == "linear":
+        return op.maximum(op.subtract(_f64(1.0), d), zero)
+    a = attrs.cubic_coeff_a
+    near = _horner(d, [a + 2, -(a + 3), 0.0, 1.0])
+    far = _horner(d, [a, -5 * a, 8 * a, -4 * a])
+    outer = op.where(op.less(d, _f64(2.0)), far, zero)
+    return op.where(op.less_equal(d, _f64(1.0)), near, outer)
+
+
+def runtime_taps(bb, x, scale, attrs: ResizeAttrs, n_in: int, params, name: str):
+    """Linear or cubic taps of each output: int64 positions and float64 weights, both
+    (outputs, taps); with antialias the number of taps depends on the run-time scale."""
+    from tvm import relax
+
+    from ._common import shape_value
+
+    op = relax.op
+    if attrs.mode not in ("linear", "cubic"):
+        raise UnsupportedOperatorError(f"Resize mode={attrs.mode!r}")
+    support = 1.0 if attrs.mode == "linear" else 2.0
+    m = int(support)
+    if attrs.antialias:  # the kernel widens by 1 / scale when downsampling
+        s = bb.normalize(op.minimum(scale, _f64(1.0)))
+        wide = op.ceil(op.divide(_f64(support), s))  # at most support * n_in for any output
+        wide = op.minimum(wide, _f64(support * n_in))
+        wide = bb.normalize(op.reshape(op.astype(wide, "int64"), [1]))
+        (m,) = shape_value(bb, wide, params, name).values
+    offsets = bb.normalize(op.arange(1 - m, m + 1, 1, "float64"))
+    x = op.expand_dims(x, [1])
+    pos = bb.normalize(op.add(op.floor(x), offsets))
+    dist = op.subtract(pos, x)
+    w = bb.normalize(_runtime_kernel(op.multiply(dist, s) if attrs.antialias else dist, attrs))
+    if attrs.antialias:
+        w = bb.normalize(op.divide(w, op.sum(w, axis=[1], keepdims=True)))
+    if attrs.exclude_outside:
+        inside = op.logical_and(
+            op.greater_equal(pos, _f64(0.0)),
+            op.less_equal(pos, _f64(n_in - 1.0)),
+        )
+        w = bb.normalize(op.where(inside, w, _f64(0.0)))
+        total = bb.normalize(op.sum(w, axis=[1], keepdims=True))
+        one = _f64(1.0)
+        w = op.divide(w, op.where(op.equal(total, _f64(0.0)), one, total))
+    index = op.astype(op.clip(pos, 0, n_in - 1), "int64")
+    return bb.normalize(index), bb.normalize(w)
