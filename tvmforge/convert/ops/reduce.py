@@ -21,7 +21,15 @@ import numpy as np
 
 from ...errors import UnsupportedOperatorError
 from ..registry import Converter, converter, schema_versions
-from ._common import const, constant_value, dtype_of, frontend_converter, shape_value, static_shape
+from ._common import (
+    const,
+    constant_value,
+    dtype_of,
+    frontend_converter,
+    normalized_axes,
+    shape_value,
+    static_shape,
+)
 
 #: reduction -> the schema version from which ``axes`` is an input.
 _AXES_INPUT_SINCE = {
@@ -141,13 +149,9 @@ def _axes_mask(bb, axes, rank: int):
     from tvm import relax
 
     op = relax.op
-    axes = bb.normalize(op.astype(axes, "int64"))
-    axes = bb.normalize(
-        op.where(op.less(axes, const(0, "int64")), op.add(axes, const(rank, "int64")), axes)
-    )
     dims = const(np.arange(rank, dtype=np.int64).reshape(rank, 1), "int64")
-    hits = op.astype(op.equal(op.reshape(axes, [1, -1]), dims), "int64")
-    return bb.normalize(op.max(hits, axis=[1]))
+    axes = op.reshape(normalized_axes(bb, axes, rank), [1, -1])
+    return bb.normalize(op.max(op.astype(op.equal(axes, dims), "int64"), axis=[1]))
 
 
 def _kept_dims(bb, mask, shape: list[int], count: int):
