@@ -37,26 +37,37 @@ def assert_matches_onnxruntime(
     *,
     rtol: float = 1e-4,
     atol: float = 1e-5,
-    also: Sequence[Mapping[str, np.ndarray]] = (),
 ) -> None:
-    """Compile ``model`` untuned for the host and compare every output with onnxruntime, for
-    ``feeds`` and then each of ``also`` through the same artifact (run-time shape parameters)."""
+    """Compile ``model`` untuned for the host and compare every output with onnxruntime."""
+    assert_each_matches_onnxruntime(model, [feeds], tmp_path, rtol=rtol, atol=atol)
+
+
+def assert_each_matches_onnxruntime(
+    model: onnx.ModelProto,
+    runs: Sequence[Mapping[str, np.ndarray]],
+    tmp_path: Path,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> None:
+    """Compile ``model`` once (input shapes from the first feeds) and compare every output
+    with onnxruntime for each feeds in ``runs``: one artifact serves run-time shape parameters."""
     import onnxruntime as ort
 
     import tvmforge
 
     path = tmp_path / "model.onnx"
     onnx.save(model, str(path))
-    shapes = {k: tuple(v.shape) for k, v in feeds.items()}
+    shapes = {k: tuple(v.shape) for k, v in runs[0].items()}
     artifact = tvmforge.compile(
         path, tmp_path / "model.so", input_shapes=shapes, validate=False, schedules_dir=None
     )
     session = tvmforge.Session(artifact.library, threads=1)
     reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for feed in [feeds, *also]:
-        got = session.run(None, dict(feed))
-        want = reference.run(None, dict(feed))
+    for feeds in runs:
+        got = session.run(None, dict(feeds))
+        want = reference.run(None, dict(feeds))
         assert len(got) == len(want)
         for g, w in zip(got, want, strict=True):
-            assert g.shape == w.shape
+            assert g.shape == w.shape, feeds
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.convert.conftest import assert_matches_onnxruntime, one_node_model
+from tests.convert.conftest import (
+    assert_each_matches_onnxruntime,
+    assert_matches_onnxruntime,
+    one_node_model,
+)
 
 
 @pytest.mark.parametrize("op, inf", [("ReduceMax", -np.inf), ("ReduceMin", np.inf)])
@@ -58,7 +62,7 @@ def test_axes_fed_at_run_time(op: str, keepdims: int, tmp_path: Path) -> None:
     )
     x = np.random.default_rng(0).uniform(0.5, 2.0, (2, 3, 4)).astype(np.float32)
     feeds = [{"x": x, "axes": np.array(axes, dtype=np.int64)} for axes in ([0, 2], [-1, 1], [1, 0])]
-    assert_matches_onnxruntime(model, feeds[0], tmp_path, also=feeds[1:])
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 @pytest.mark.parametrize("op", ["ReduceSum", "ReduceMax", "ReduceProd", "ReduceLogSumExp"])
@@ -84,4 +88,4 @@ def test_run_time_axes_of_bools(tmp_path: Path) -> None:
     )
     x = np.array([[True, False, False], [False, False, False]])
     feeds = [{"x": x, "axes": np.array([axis], dtype=np.int64)} for axis in (1, 0)]
-    assert_matches_onnxruntime(model, feeds[0], tmp_path, also=feeds[1:])
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)

@@ -3,7 +3,6 @@ artifact serves several fed values, each checked against onnxruntime."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,37 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.convert.conftest import one_node_model
+from tests.convert.conftest import assert_each_matches_onnxruntime, one_node_model
 
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
-
-
-def _assert_each_matches(
-    model: onnx.ModelProto,
-    feeds: Sequence[Mapping[str, np.ndarray]],
-    tmp_path: Path,
-    *,
-    atol: float = 1e-5,
-) -> None:
-    """Compile ``model`` once, run every feed through it and compare with onnxruntime."""
-    import onnxruntime as ort
-
-    import tvmforge
-
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    shapes = {k: tuple(v.shape) for k, v in feeds[0].items()}
-    artifact = tvmforge.compile(
-        path, tmp_path / "model.so", input_shapes=shapes, validate=False, schedules_dir=None
-    )
-    session = tvmforge.Session(artifact.library, threads=1)
-    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for feed in feeds:
-        got = session.run(None, dict(feed))
-        want = reference.run(None, dict(feed))
-        for g, w in zip(got, want, strict=True):
-            assert g.shape == w.shape
-            np.testing.assert_allclose(g, w, rtol=1e-4, atol=atol)
 
 
 def _resize(x_shape, fed: dict[str, tuple[int, int]], elem=F, opset: int = 19, **attrs):
@@ -78,7 +49,9 @@ def test_sizes_fed(mode: str, extra: dict, tmp_path: Path) -> None:
     model = _resize([1, 2, 5, 7], {"sizes": (I64, 4)}, mode=mode, **extra)
     x = _x((1, 2, 5, 7))
     sizes = ([1, 2, 9, 12], [1, 2, 3, 4], [1, 2, 5, 7])
-    _assert_each_matches(model, [{"x": x, "sizes": np.array(s)} for s in sizes], tmp_path)
+    assert_each_matches_onnxruntime(
+        model, [{"x": x, "sizes": np.array(s)} for s in sizes], tmp_path
+    )
 
 
 @pytest.mark.parametrize("nearest", ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])
@@ -87,7 +60,7 @@ def test_nearest_scales_fed(nearest: str, tmp_path: Path) -> None:
     x = _x((1, 1, 4, 6))
     scales = ([1, 1, 2, 1.5], [1, 1, 0.5, 0.5], [2, 1, 1.25, 3])
     feeds = [{"x": x, "scales": np.array(s, np.float32)} for s in scales]
-    _assert_each_matches(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 @pytest.mark.parametrize("mode", ["linear", "cubic"])
@@ -96,7 +69,9 @@ def test_antialias_sizes_fed(mode: str, tmp_path: Path) -> None:
     model = _resize([1, 1, 8, 8], {"sizes": (I64, 2)}, mode=mode, antialias=1, axes=[2, 3])
     x = _x((1, 1, 8, 8))
     sizes = ([4, 4], [2, 3], [8, 16])
-    _assert_each_matches(model, [{"x": x, "sizes": np.array(s)} for s in sizes], tmp_path)
+    assert_each_matches_onnxruntime(
+        model, [{"x": x, "sizes": np.array(s)} for s in sizes], tmp_path
+    )
 
 
 @pytest.mark.parametrize("policy", ["not_larger", "not_smaller"])
@@ -105,7 +80,9 @@ def test_keep_aspect_ratio_axes_fed(policy: str, tmp_path: Path) -> None:
     model = _resize([1, 1, 4, 6], {"sizes": (I64, 2)}, **attrs)
     x = _x((1, 1, 4, 6))
     sizes = ([9, 6], [3, 3])
-    _assert_each_matches(model, [{"x": x, "sizes": np.array(s)} for s in sizes], tmp_path)
+    assert_each_matches_onnxruntime(
+        model, [{"x": x, "sizes": np.array(s)} for s in sizes], tmp_path
+    )
 
 
 def test_tf_crop_and_resize_roi_and_sizes_fed(tmp_path: Path) -> None:
@@ -116,7 +93,7 @@ def test_tf_crop_and_resize_roi_and_sizes_fed(tmp_path: Path) -> None:
         {"x": x, "roi": np.array([0.2, 0.1, 0.9, 0.6], np.float32), "sizes": np.array([3, 4])},
         {"x": x, "roi": np.array([-0.3, 0.5, 1.2, 1.5], np.float32), "sizes": np.array([6, 2])},
     ]
-    _assert_each_matches(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 def test_uint8_linear_sizes_fed(tmp_path: Path) -> None:
@@ -124,7 +101,7 @@ def test_uint8_linear_sizes_fed(tmp_path: Path) -> None:
     x = np.random.default_rng(0).integers(0, 255, (1, 1, 4, 6)).astype(np.uint8)
     sizes = ([1, 1, 3, 4], [1, 1, 8, 9])
     feeds = [{"x": x, "sizes": np.array(s)} for s in sizes]
-    _assert_each_matches(model, feeds, tmp_path, atol=1)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path, atol=1)
 
 
 def test_upsample_scales_fed(tmp_path: Path) -> None:
@@ -135,7 +112,7 @@ def test_upsample_scales_fed(tmp_path: Path) -> None:
     x = _x((1, 2, 3, 4))
     scales = ([1, 1, 2, 3], [1, 2, 1.5, 1])
     feeds = [{"x": x, "scales": np.array(s, np.float32)} for s in scales]
-    _assert_each_matches(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 @pytest.mark.parametrize(("axis", "largest"), [(1, 1), (-1, 0), (0, 1)])
@@ -148,7 +125,7 @@ def test_top_k_fed(axis: int, largest: int, tmp_path: Path) -> None:
         opset=11,
     )
     x = _x((4, 6))
-    _assert_each_matches(model, [{"x": x, "k": np.array([k])} for k in (1, 3)], tmp_path)
+    assert_each_matches_onnxruntime(model, [{"x": x, "k": np.array([k])} for k in (1, 3)], tmp_path)
 
 
 def test_top_k_opset10_constant_k(tmp_path: Path) -> None:
@@ -162,7 +139,7 @@ def test_top_k_opset10_constant_k(tmp_path: Path) -> None:
         opset=10,
         initializers=[k],
     )
-    _assert_each_matches(model, [{"x": _x((2, 5))}], tmp_path)
+    assert_each_matches_onnxruntime(model, [{"x": _x((2, 5))}], tmp_path)
 
 
 @pytest.mark.parametrize("axis", [-1, 0, 1])
@@ -177,7 +154,7 @@ def test_one_hot_depth_fed(axis: int, tmp_path: Path) -> None:
     i = np.array([[0, 4, -1], [2, 7, -6]])
     v = np.array([-1.5, 3.0], np.float32)
     feeds = [{"i": i, "depth": np.array([d], np.float32), "v": v} for d in (5.0, 8.0)]
-    _assert_each_matches(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 def test_roi_fed_with_constant_sizes_keeps_a_static_shape(tmp_path: Path) -> None:
@@ -202,4 +179,4 @@ def test_roi_fed_with_constant_sizes_keeps_a_static_shape(tmp_path: Path) -> Non
     x = _x((1, 1, 5, 5))
     rois = ([0.2, 0.1, 0.9, 0.6], [-0.3, 0.5, 1.2, 1.5])
     feeds = [{"x": x, "roi": np.array(r, np.float32)} for r in rois]
-    _assert_each_matches(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)

@@ -6,43 +6,16 @@ value, its output shape read at run time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.convert.conftest import one_node_model
+from tests.convert.conftest import assert_each_matches_onnxruntime, one_node_model
 
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
 X = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
-
-
-def _assert_each_matches_onnxruntime(
-    model: onnx.ModelProto, runs: Sequence[Mapping[str, np.ndarray]], tmp_path: Path
-) -> None:
-    """Compile ``model`` once (shapes from the first feeds); every feeds must match onnxruntime."""
-    import onnxruntime as ort
-
-    import tvmforge
-
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    shapes = {k: tuple(v.shape) for k, v in runs[0].items()}
-    artifact = tvmforge.compile(
-        path, tmp_path / "model.so", input_shapes=shapes, validate=False, schedules_dir=None
-    )
-    session = tvmforge.Session(artifact.library, threads=1)
-    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for feeds in runs:
-        got = session.run(None, dict(feeds))
-        want = reference.run(None, dict(feeds))
-        assert len(got) == len(want)
-        for g, w in zip(got, want, strict=True):
-            assert g.shape == w.shape, feeds
-            np.testing.assert_array_equal(g, w)
 
 
 def _ints(*values: int) -> np.ndarray:
@@ -55,7 +28,7 @@ def test_reshape_zero_copies_and_minus_one_infers(tmp_path: Path) -> None:
         node, [("x", F, [2, 3, 4]), ("shape", I64, [3])], [("y", F, ["a", "b", "c"])], opset=14
     )
     runs = [{"x": X, "shape": _ints(4, 0, -1)}, {"x": X, "shape": _ints(0, -1, 2)}]
-    _assert_each_matches_onnxruntime(model, runs, tmp_path)
+    assert_each_matches_onnxruntime(model, runs, tmp_path, rtol=0, atol=0)
 
 
 def test_reshape_allowzero_keeps_zero(tmp_path: Path) -> None:
@@ -65,7 +38,7 @@ def test_reshape_allowzero_keeps_zero(tmp_path: Path) -> None:
     )
     empty = np.zeros((0, 4), dtype=np.float32)
     runs = [{"x": empty, "shape": _ints(4, 0)}, {"x": empty, "shape": _ints(0, 7)}]
-    _assert_each_matches_onnxruntime(model, runs, tmp_path)
+    assert_each_matches_onnxruntime(model, runs, tmp_path, rtol=0, atol=0)
 
 
 def test_slice_clamps_and_steps_either_way(tmp_path: Path) -> None:
@@ -82,7 +55,7 @@ def test_slice_clamps_and_steps_either_way(tmp_path: Path) -> None:
         {"x": X, "starts": _ints(3, 0), "ends": _ints(1, 2), "axes": _ints(2, 0),
          "steps": _ints(1, 1)},
     ]  # fmt: skip
-    _assert_each_matches_onnxruntime(model, runs, tmp_path)
+    assert_each_matches_onnxruntime(model, runs, tmp_path, rtol=0, atol=0)
 
 
 def test_split_sizes_at_run_time(tmp_path: Path) -> None:
@@ -90,7 +63,7 @@ def test_split_sizes_at_run_time(tmp_path: Path) -> None:
     outs = [(n, F, [2, 3, "n"]) for n in "ab"]
     model = one_node_model(node, [("x", F, [2, 3, 4]), ("sizes", I64, [2])], outs, opset=18)
     runs = [{"x": X, "sizes": _ints(1, 3)}, {"x": X, "sizes": _ints(4, 0)}]
-    _assert_each_matches_onnxruntime(model, runs, tmp_path)
+    assert_each_matches_onnxruntime(model, runs, tmp_path, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "wrap"])
@@ -100,7 +73,7 @@ def test_pad_amounts_at_run_time(mode: str, tmp_path: Path) -> None:
         node, [("x", F, [2, 3, 4]), ("pads", I64, [6])], [("y", F, ["a", "b", "c"])], opset=19
     )
     runs = [{"x": X, "pads": _ints(0, 2, 1, 1, 0, 3)}, {"x": X, "pads": _ints(1, 0, 0, 0, 1, 2)}]
-    _assert_each_matches_onnxruntime(model, runs, tmp_path)
+    assert_each_matches_onnxruntime(model, runs, tmp_path, rtol=0, atol=0)
 
 
 def test_pad_value_and_axes_at_run_time_and_negative_pads_crop(tmp_path: Path) -> None:
@@ -112,4 +85,4 @@ def test_pad_value_and_axes_at_run_time_and_negative_pads_crop(tmp_path: Path) -
         {"x": X, "pads": _ints(1, -1, 2, 0), "value": value, "axes": _ints(-1, 1)},
         {"x": X, "pads": _ints(0, 3, -1, 1), "value": value, "axes": _ints(0, 2)},
     ]
-    _assert_each_matches_onnxruntime(model, runs, tmp_path)
+    assert_each_matches_onnxruntime(model, runs, tmp_path, rtol=0, atol=0)
