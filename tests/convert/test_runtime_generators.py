@@ -1,0 +1,76 @@
+"""Shape and count parameters fed at run time: one compiled artifact serves every fed value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from tests.convert.conftest import one_node_model
+
+
+def assert_each_feed_matches_onnxruntime(
+    model: onnx.ModelProto,
+    feeds: Sequence[Mapping[str, np.ndarray]],
+    tmp_path: Path,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> None:
+    """Compile ``model`` once and compare its outputs with onnxruntime's for every feed."""
+    import onnxruntime as ort
+
+    import tvmforge
+
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    shapes = {k: tuple(v.shape) for k, v in feeds[0].items()}
+    artifact = tvmforge.compile(
+        path, tmp_path / "model.so", input_shapes=shapes, validate=False, schedules_dir=None
+    )
+    session = tvmforge.Session(artifact.library, threads=1)
+    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for feed in feeds:
+        got = session.run(None, dict(feed))
+        want = reference.run(None, dict(feed))
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+
+
+def _nms_model() -> onnx.ModelProto:
+    node = helper.make_node(
+        "NonMaxSuppression", ["boxes", "scores", "max_boxes", "iou", "score"], ["sel"]
+    )
+    return one_node_model(
+        node,
+        [
+            ("boxes", TensorProto.FLOAT, [1, 6, 4]),
+            ("scores", TensorProto.FLOAT, [1, 2, 6]),
+            ("max_boxes", TensorProto.INT64, [1]),
+            ("iou", TensorProto.FLOAT, [1]),
+            ("score", TensorProto.FLOAT, [1]),
+        ],
+        [("sel", TensorProto.INT64, ["n", 3])],
+        opset=11,
+    )
+
+
+def test_nms_parameters_fed_at_run_time(tmp_path: Path) -> None:
+    boxes = np.array(
+        [[[0, 0, 1, 1], [0, 0.1, 1, 1.1], [0, -0.1, 1, 0.9],
+          [0, 10, 1, 11], [0, 10.1, 1, 11.1], [0, 100, 1, 101]]],
+        dtype=np.float32,
+    )  # fmt: skip
+    scores = np.array(
+        [[[0.9, 0.75, 0.6, 0.95, 0.5, 0.3], [0.1, 0.8, 0.7, 0.2, 0.9, 0.6]]], dtype=np.float32
+    )
+    feeds = [
+        {"max_boxes": np.array([m]), "iou": np.array([i], np.float32),
+         "score": np.array([s], np.float32), "boxes": boxes, "scores": scores}
+        for m, i, s in ((3, 0.5, 0.0), (1, 0.5, 0.0), (6, 0.95, 0.4), (2, 0.0, 0.0))
+    ]  # fmt: skip
+    assert_each_feed_matches_onnxruntime(_nms_model(), feeds, tmp_path)
