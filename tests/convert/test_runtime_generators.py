@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper
 
 from tests.convert.conftest import one_node_model
@@ -74,3 +75,23 @@ def test_nms_parameters_fed_at_run_time(tmp_path: Path) -> None:
         for m, i, s in ((3, 0.5, 0.0), (1, 0.5, 0.0), (6, 0.95, 0.4), (2, 0.0, 0.0))
     ]  # fmt: skip
     assert_each_feed_matches_onnxruntime(_nms_model(), feeds, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("align_corners", "sizes"),
+    [(0, ([2, 3, 5, 6], [2, 1, 1, 7])), (1, ([2, 1, 3, 4, 5], [2, 3, 2, 1, 6]))],
+)
+def test_affine_grid_size_fed_at_run_time(
+    tmp_path: Path, align_corners: int, sizes: tuple[list[int], ...]
+) -> None:
+    nd = len(sizes[0]) - 2
+    node = helper.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=align_corners)
+    model = one_node_model(
+        node,
+        [("theta", TensorProto.FLOAT, [2, nd, nd + 1]), ("size", TensorProto.INT64, [nd + 2])],
+        [("grid", TensorProto.FLOAT, ["n", *(f"s{i}" for i in range(nd)), nd])],
+        opset=20,
+    )
+    theta = np.random.default_rng(0).standard_normal((2, nd, nd + 1)).astype(np.float32)
+    feeds = [{"theta": theta, "size": np.array(s, np.int64)} for s in sizes]
+    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
