@@ -95,3 +95,23 @@ def test_affine_grid_size_fed_at_run_time(
     theta = np.random.default_rng(0).standard_normal((2, nd, nd + 1)).astype(np.float32)
     feeds = [{"theta": theta, "size": np.array(s, np.int64)} for s in sizes]
     assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+
+
+def test_col2im_shapes_fed_at_run_time(tmp_path: Path) -> None:
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"])
+    model = one_node_model(
+        node,
+        [
+            ("x", TensorProto.FLOAT, [1, 4, 12]),
+            ("image", TensorProto.INT64, [2]),
+            ("block", TensorProto.INT64, [2]),
+        ],
+        [("y", TensorProto.FLOAT, [1, "c", "h", "w"])],
+        opset=18,
+    )
+    x = np.random.default_rng(0).standard_normal((1, 4, 12)).astype(np.float32)
+    feeds = [
+        {"x": x, "image": np.array(image, np.int64), "block": np.array(block, np.int64)}
+        for image, block in (([3, 7], [1, 4]), ([4, 5], [2, 2]), ([2, 7], [1, 2]))
+    ]
+    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
