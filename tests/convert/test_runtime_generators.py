@@ -115,3 +115,15 @@ def test_col2im_shapes_fed_at_run_time(tmp_path: Path) -> None:
         for image, block in (([3, 7], [1, 4]), ([4, 5], [2, 2]), ([2, 7], [1, 2]))
     ]
     assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("op", "periodic"), [("HannWindow", 1), ("HammingWindow", 0), ("BlackmanWindow", 1)]
+)
+def test_window_size_fed_at_run_time(tmp_path: Path, op: str, periodic: int) -> None:
+    node = helper.make_node(op, ["size"], ["w"], periodic=periodic)
+    model = one_node_model(
+        node, [("size", TensorProto.INT32, [])], [("w", TensorProto.FLOAT, ["n"])], opset=17
+    )
+    feeds = [{"size": np.array(n, np.int32)} for n in (10, 3, 64)]
+    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
