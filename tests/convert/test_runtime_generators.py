@@ -127,3 +127,23 @@ def test_window_size_fed_at_run_time(tmp_path: Path, op: str, periodic: int) -> 
     )
     feeds = [{"size": np.array(n, np.int32)} for n in (10, 3, 64)]
     assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+
+
+def test_stft_step_and_length_fed_at_run_time(tmp_path: Path) -> None:
+    node = helper.make_node("STFT", ["x", "step", "", "length"], ["y"])
+    model = one_node_model(
+        node,
+        [
+            ("x", TensorProto.FLOAT, [1, 64, 1]),
+            ("step", TensorProto.INT64, []),
+            ("length", TensorProto.INT64, []),
+        ],
+        [("y", TensorProto.FLOAT, [1, "frames", "bins", 2])],
+        opset=17,
+    )
+    x = np.random.default_rng(0).standard_normal((1, 64, 1)).astype(np.float32)
+    feeds = [
+        {"x": x, "step": np.array(step, np.int64), "length": np.array(length, np.int64)}
+        for step, length in ((8, 16), (5, 12), (64, 64))
+    ]
+    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path, atol=1e-4)
