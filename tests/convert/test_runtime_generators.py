@@ -147,3 +147,38 @@ def test_stft_step_and_length_fed_at_run_time(tmp_path: Path) -> None:
         for step, length in ((8, 16), (5, 12), (64, 64))
     ]
     assert_each_feed_matches_onnxruntime(model, feeds, tmp_path, atol=1e-4)
+
+
+def _expanded_range(elem_type: int) -> onnx.ModelProto:
+    """A model of Range's ONNX function body: a Loop over a trip count computed at run time."""
+    import onnx.inliner
+
+    body = onnx.FunctionProto()
+    body.CopyFrom(onnx.defs.get_schema("Range", 17).function_body)
+    body.domain = "local"
+    del body.opset_import[:]  # the body dates from opset 11; the inliner wants the model's
+    body.opset_import.append(helper.make_opsetid("", 17))
+    node = helper.make_node("Range", ["start", "limit", "delta"], ["y"], domain="local")
+    model = one_node_model(
+        node,
+        [(name, elem_type, []) for name in ("start", "limit", "delta")],
+        [("y", elem_type, ["n"])],
+        opset=17,
+    )
+    model.opset_import.append(helper.make_opsetid("local", 1))
+    model.functions.append(body)
+    return onnx.inliner.inline_local_functions(model)
+
+
+@pytest.mark.parametrize(("elem_type", "dtype"), [(TensorProto.FLOAT, np.float32),
+                                                  (TensorProto.INT32, np.int32)])  # fmt: skip
+def test_expanded_range_loop_with_a_run_time_trip_count(
+    tmp_path: Path, elem_type: int, dtype: type
+) -> None:
+    model = _expanded_range(elem_type)
+    assert [n.op_type for n in model.graph.node].count("Loop") == 1
+    feeds = [
+        {"start": np.array(a, dtype), "limit": np.array(b, dtype), "delta": np.array(d, dtype)}
+        for a, b, d in ((1, 10, 3), (10, -4, -2), (0, 0, 1), (2, 7, 1))
+    ]
+    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
