@@ -7,6 +7,8 @@ promise it), or a constant trip count when its condition can never turn false. T
 inlined once per step with its values renamed: scan inputs are sliced with Gather, scan outputs
 stacked with Unsqueeze + Concat, and the result folded again. It runs after constant folding
 (a trip count is often computed). Past ``MAX_ITERATIONS`` body copies the rewrite refuses.
+A Loop whose trip count is known only at run time is rewritten only when its body is an
+arithmetic progression (Range's function): Range + Mul + Add, no unrolling.
 """
 
 from __future__ import annotations
