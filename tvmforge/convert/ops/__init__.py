@@ -6,6 +6,7 @@ from . import (  # noqa: F401
     cast,
     conv,
     deform,
+    generators,
     indexing,
     layout,
     linalg,

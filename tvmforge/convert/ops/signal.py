@@ -7,7 +7,7 @@ import numpy as np
 
 from ...errors import UnsupportedOperatorError
 from ..registry import converter
-from ._common import const, constant_value, dtype_of, select_axis, static_shape
+from ._common import const, constant_value, dtype_of, select_axis, shape_value, static_shape
 
 #: Largest DFT matrix (rows x columns) we build.
 _MAX_MATRIX = 1 << 22
@@ -55,8 +55,11 @@ def stft(bb, inputs, attr, params):
     op = relax.op
     x = inputs[0]
     signal = static_shape(x)[1]
-    step = _constant_int(inputs[1], "STFT", "frame_step", params)
     window = inputs[2] if len(inputs) > 2 else None
+    shape_inputs = [inputs[1], inputs[3] if len(inputs) > 3 else None]
+    if any(e is not None and constant_value(e, params) is None for e in shape_inputs):
+        return _run_time_stft(bb, inputs, window, signal, attr, params)
+    step = _constant_int(inputs[1], "STFT", "frame_step", params)
     length = _constant_int(inputs[3] if len(inputs) > 3 else None, "STFT", "frame_length", params)
     if length is None:
         length = signal if window is None else static_shape(window)[0]
@@ -67,6 +70,49 @@ def stft(bb, inputs, attr, params):
         framed = op.multiply(framed, op.reshape(window, [length, 1]))
     onesided = bool(attr.get("onesided", 1))
     return _transform(bb, bb.normalize(framed), 2, None, inverse=False, onesided=onesided)
+
+
+def _run_time_stft(bb, inputs, window, signal: int, attr, params):
+    """STFT with a frame_step or frame_length fed at run time: frames and frequencies are
+    symbolic dims, each output a sum over the frame in TE."""
+    from tvm import relax, tirx
+
+    def scalar(e, name: str):
+        vector = bb.normalize(relax.op.astype(relax.op.reshape(e, [1]), "int64"))
+        return shape_value(bb, vector, params, name).values[0]
+
+    step = scalar(inputs[1], "frame_step")
+    given = inputs[3] if len(inputs) > 3 else None
+    if given is not None:
+        length = scalar(given, "frame_length")
+    else:
+        length = tirx.IntImm("int64", signal if window is None else static_shape(window)[0])
+    args = [inputs[0]] if window is None else [inputs[0], window]
+    onesided = bool(attr.get("onesided", 1))
+    return bb.emit_te(_stft_te, *args, step=step, length=length, onesided=onesided)
+
+
+def _stft_te(x, window=None, *, step, length, onesided: bool):
+    """TE: [batch, frames, frequencies, 2] of ``x`` [batch, signal, 1 or 2] framed every
+    ``step`` samples ``length`` long, each frame windowed and transformed."""
+    from tvm import te, tirx
+
+    batch, signal, parts = x.shape
+    frames = (signal - length) // step + 1
+    outputs = length // 2 + 1 if onesided else length
+    j = te.reduce_axis((0, length), "j")
+    zero = tirx.const(0, x.dtype)
+
+    def value(b, f, t, p):
+        weight = window[j].astype(x.dtype) if window is not None else tirx.const(1, x.dtype)
+        re = x[b, f * step + j, 0] * weight
+        im = x[b, f * step + j, 1] * weight if int(parts) == 2 else zero
+        angle = (t * j % length).astype("float64") * (-2 * np.pi) / length.astype("float64")
+        cos, sin = tirx.cos(angle).astype(x.dtype), tirx.sin(angle).astype(x.dtype)
+        term = tirx.if_then_else(p == 0, re * cos - im * sin, re * sin + im * cos)
+        return te.sum(term, axis=j)
+
+    return te.compute((batch, frames, outputs, 2), value, name="stft")
 
 
 def _transform(bb, x, axis: int, n: int | None, *, inverse: bool, onesided: bool):

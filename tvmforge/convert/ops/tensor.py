@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 from ...errors import UnsupportedOperatorError
 from ..registry import converter
-from ._common import const, constant_value, dtype_of, static_shape
+from ._common import const, constant_value, dtype_of, shape_value, static_shape
 
 #: Largest Col2Im scatter matrix (rows x columns) we build.
 _MAX_MATRIX = 1 << 24
@@ -32,12 +35,14 @@ def col2im(bb, inputs, attr, params):
 
     op = relax.op
     x = inputs[0]
+    if any(constant_value(e, params) is None for e in inputs[1:3]):
+        image, block = (shape_value(bb, e, params, name).values
+                        for e, name in zip(inputs[1:3], ("image", "block"), strict=True))  # fmt: skip
+        return bb.emit_te(_col2im, x, list(image), list(block), *_window(attr, len(image)))
     image, block = (_constant_ints(e, name, params) for e, name in
                     zip(inputs[1:3], ("image_shape", "block_shape"), strict=True))  # fmt: skip
     dims = len(image)
-    strides = list(attr.get("strides", [1] * dims))
-    dilations = list(attr.get("dilations", [1] * dims))
-    pads = list(attr.get("pads", [0] * 2 * dims))
+    strides, dilations, pads = _window(attr, dims)
     n, channels_blocks, count = static_shape(x)
     matrix = _scatter_matrix(image, block, strides, dilations, pads)
     blocks = int(np.prod(block))
@@ -50,6 +55,50 @@ def col2im(bb, inputs, attr, params):
     flat = op.reshape(x, [n, channels, blocks * count])
     out = op.matmul(flat, const(matrix, dtype_of(x)))
     return op.reshape(out, [n, channels, *image])
+
+
+def _window(attr, dims: int) -> tuple[list[int], list[int], list[int]]:
+    """Col2Im's strides, dilations and pads, defaults filled in."""
+    strides = list(attr.get("strides", [1] * dims))
+    dilations = list(attr.get("dilations", [1] * dims))
+    return strides, dilations, list(attr.get("pads", [0] * 2 * dims))
+
+
+def _col2im(x, image, block, strides, dilations, pads):
+    """TE: each pixel sums the block elements that land on it, over image and block extents
+    that may be symbolic (fed at run time)."""
+    from tvm import te, tirx
+
+    dims = len(image)
+    n, channels_blocks, _ = x.shape
+    blocks = functools.reduce(operator.mul, block)
+    counts = [
+        (image[d] + pads[d] + pads[d + dims] - dilations[d] * (block[d] - 1) - 1) // strides[d] + 1
+        for d in range(dims)
+    ]
+    ks = [te.reduce_axis((0, b), f"k{d}") for d, b in enumerate(block)]
+
+    def value(b, c, *pixel):
+        offsets = [pixel[d] + pads[d] - ks[d] * dilations[d] for d in range(dims)]
+        at = [o // strides[d] for d, o in enumerate(offsets)]
+        inside = [
+            tirx.all(o % strides[d] == 0, o >= 0, at[d] < counts[d]) for d, o in enumerate(offsets)
+        ]
+        row = c * blocks + _row_major(ks, block)
+        column = _row_major(at, counts)
+        return te.sum(
+            tirx.if_then_else(tirx.all(*inside), x[b, row, column], tirx.const(0, x.dtype)), axis=ks
+        )
+
+    return te.compute((n, channels_blocks // blocks, *image), value, name="col2im")
+
+
+def _row_major(index, extents):
+    """The flat row-major position of ``index`` in ``extents``."""
+    flat = index[0]
+    for i, e in zip(index[1:], extents[1:], strict=True):
+        flat = flat * e + i
+    return flat
 
 
 def _constant_ints(expr, what: str, params) -> list[int]:

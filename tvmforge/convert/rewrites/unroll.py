@@ -7,6 +7,8 @@ promise it), or a constant trip count when its condition can never turn false. T
 inlined once per step with its values renamed: scan inputs are sliced with Gather, scan outputs
 stacked with Unsqueeze + Concat, and the result folded again. It runs after constant folding
 (a trip count is often computed). Past ``MAX_ITERATIONS`` body copies the rewrite refuses.
+A Loop whose trip count is known only at run time is rewritten only when its body is an
+arithmetic progression (Range's function): Range + Mul + Add, no unrolling.
 """
 
 from __future__ import annotations
@@ -320,6 +322,8 @@ def _loop(node, emit: _Emitter, shapes: Shapes, consts) -> list[onnx.NodeProto] 
     )
     if count is None and trip in consts and _never_stops(body, cond, consts):
         count = int(consts[trip].reshape(-1)[0])
+    if count is None:
+        return _progression(node, emit, body)
     if not count:
         return None
     _check_count(node, count)
@@ -349,3 +353,51 @@ def _never_stops(body: onnx.GraphProto, cond: str, consts) -> bool:
             value = _constant_value(node) if node.op_type == "Constant" else None
             return value is not None and bool(value.reshape(-1)[0])
     return out == cond_in
+
+
+def _progression(node, emit: _Emitter, body: onnx.GraphProto) -> list[onnx.NodeProto] | None:
+    """A Loop of a run-time trip count that steps one value by a loop-invariant delta and scans
+    the values it passes (Range's function body) as Range + Mul + Add; else None."""
+    if len(node.input) != 3 or len(node.output) != 2 or not node.input[0] or emit.opset < 15:
+        return None
+    step = _progression_delta(body)
+    if step is None:
+        return None
+    delta, constant = step
+    if constant is not None:
+        delta = emit.const(constant)
+    trip, cond, start = node.input
+    if cond:
+        trip = emit.op("Where", [cond, trip, emit.const(np.array(0, dtype=np.int64))])
+    trip = emit.op("Reshape", [trip, emit.const(np.array([], dtype=np.int64))])
+    one, zero = (emit.const(np.array(v, dtype=np.int64)) for v in (1, 0))
+    steps = emit.op("CastLike", [emit.op("Range", [zero, trip, one]), start])
+    if node.output[1]:
+        emit.op("Add", [start, emit.op("Mul", [steps, delta])], node.output[1])
+    last = emit.op("Mul", [emit.op("CastLike", [trip, start]), delta])
+    return emit.finish([emit.op("Add", [start, last])], [node.output[0]])
+
+
+def _progression_delta(body: onnx.GraphProto) -> tuple[str, np.ndarray | None] | None:
+    """(delta, its value when a body initializer) when ``body`` passes its condition through,
+    adds a delta defined outside the body to its one state and scans the state it was given."""
+    if len(body.input) != 3 or len(body.output) != 3:
+        return None
+    _, cond_in, state = (vi.name for vi in body.input)
+    cond_out, stepped, scanned = (vi.name for vi in body.output)
+    made = {out: n for n in body.node for out in n.output}
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in body.initializer}
+
+    def identity_of(name: str) -> str:
+        n = made.get(name)
+        return n.input[0] if n is not None and n.op_type == "Identity" else name
+
+    add = made.get(stepped)
+    if identity_of(cond_out) != cond_in or identity_of(scanned) != state:
+        return None
+    if add is None or add.op_type != "Add" or state not in add.input or len(body.node) > 3:
+        return None
+    delta = add.input[1] if add.input[0] == state else add.input[0]
+    if delta in made or delta in (cond_in, state, body.input[0].name):
+        return None
+    return delta, inits.get(delta)
