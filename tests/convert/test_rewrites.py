@@ -94,12 +94,13 @@ def test_constant_value_float_becomes_a_tensor() -> None:
     assert node.attribute[0].name == "value"
 
 
-def test_hann_window_expands_to_its_function_body() -> None:
-    size = numpy_helper.from_array(np.array(8, dtype=np.int64), "size")
-    y = helper.make_tensor_value_info("y", F, [8])
-    model = _model([helper.make_node("HannWindow", ["size"], ["y"])], [], [y], initializers=[size])
-    expanded = expand_functions(model)
-    assert "HannWindow" not in _ops(expanded.graph)
+def test_op_without_a_converter_expands_to_its_function_body() -> None:
+    x = helper.make_tensor_value_info("x", F, [4, 6])
+    y = helper.make_tensor_value_info("y", F, [2, 8])
+    shape = numpy_helper.from_array(np.array([2, 8], dtype=np.int64), "shape")
+    node = helper.make_node("CenterCropPad", ["x", "shape"], ["y"])
+    expanded = expand_functions(_model([node], [x], [y], opset=18, initializers=[shape]))
+    assert "CenterCropPad" not in _ops(expanded.graph)
     assert all(o.domain != "tvmforge.expand" for o in expanded.opset_import)
 
 

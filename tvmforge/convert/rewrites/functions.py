@@ -1,4 +1,4 @@
-"""Expand ops we cannot convert into their ONNX function bodies (e.g. HannWindow, Attention-23).
+"""Expand ops we cannot convert into their ONNX function bodies (e.g. CenterCropPad, Attention-23).
 
 Many ONNX ops are defined by a function of simpler ops. When neither the frontend nor our
 registry converts such an op (or the frontend's converter is for another op of the same name,
