@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,36 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.convert.conftest import one_node_model
-
-
-def assert_each_feed_matches_onnxruntime(
-    model: onnx.ModelProto,
-    feeds: Sequence[Mapping[str, np.ndarray]],
-    tmp_path: Path,
-    *,
-    rtol: float = 1e-4,
-    atol: float = 1e-5,
-) -> None:
-    """Compile ``model`` once and compare its outputs with onnxruntime's for every feed."""
-    import onnxruntime as ort
-
-    import tvmforge
-
-    path = tmp_path / "model.onnx"
-    onnx.save(model, str(path))
-    shapes = {k: tuple(v.shape) for k, v in feeds[0].items()}
-    artifact = tvmforge.compile(
-        path, tmp_path / "model.so", input_shapes=shapes, validate=False, schedules_dir=None
-    )
-    session = tvmforge.Session(artifact.library, threads=1)
-    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for feed in feeds:
-        got = session.run(None, dict(feed))
-        want = reference.run(None, dict(feed))
-        for g, w in zip(got, want, strict=True):
-            assert g.shape == w.shape
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+from tests.convert.conftest import assert_each_matches_onnxruntime, one_node_model
 
 
 def _nms_model() -> onnx.ModelProto:
@@ -74,7 +44,7 @@ def test_nms_parameters_fed_at_run_time(tmp_path: Path) -> None:
          "score": np.array([s], np.float32), "boxes": boxes, "scores": scores}
         for m, i, s in ((3, 0.5, 0.0), (1, 0.5, 0.0), (6, 0.95, 0.4), (2, 0.0, 0.0))
     ]  # fmt: skip
-    assert_each_feed_matches_onnxruntime(_nms_model(), feeds, tmp_path)
+    assert_each_matches_onnxruntime(_nms_model(), feeds, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +64,7 @@ def test_affine_grid_size_fed_at_run_time(
     )
     theta = np.random.default_rng(0).standard_normal((2, nd, nd + 1)).astype(np.float32)
     feeds = [{"theta": theta, "size": np.array(s, np.int64)} for s in sizes]
-    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 def test_col2im_shapes_fed_at_run_time(tmp_path: Path) -> None:
@@ -114,7 +84,7 @@ def test_col2im_shapes_fed_at_run_time(tmp_path: Path) -> None:
         {"x": x, "image": np.array(image, np.int64), "block": np.array(block, np.int64)}
         for image, block in (([3, 7], [1, 4]), ([4, 5], [2, 2]), ([2, 7], [1, 2]))
     ]
-    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -126,7 +96,7 @@ def test_window_size_fed_at_run_time(tmp_path: Path, op: str, periodic: int) -> 
         node, [("size", TensorProto.INT32, [])], [("w", TensorProto.FLOAT, ["n"])], opset=17
     )
     feeds = [{"size": np.array(n, np.int32)} for n in (10, 3, 64)]
-    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
 
 
 def test_stft_step_and_length_fed_at_run_time(tmp_path: Path) -> None:
@@ -146,7 +116,7 @@ def test_stft_step_and_length_fed_at_run_time(tmp_path: Path) -> None:
         {"x": x, "step": np.array(step, np.int64), "length": np.array(length, np.int64)}
         for step, length in ((8, 16), (5, 12), (64, 64))
     ]
-    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path, atol=1e-4)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path, atol=1e-4)
 
 
 def _expanded_range(elem_type: int) -> onnx.ModelProto:
@@ -181,4 +151,4 @@ def test_expanded_range_loop_with_a_run_time_trip_count(
         {"start": np.array(a, dtype), "limit": np.array(b, dtype), "delta": np.array(d, dtype)}
         for a, b, d in ((1, 10, 3), (10, -4, -2), (0, 0, 1), (2, 7, 1))
     ]
-    assert_each_feed_matches_onnxruntime(model, feeds, tmp_path)
+    assert_each_matches_onnxruntime(model, feeds, tmp_path)
