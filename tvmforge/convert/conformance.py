@@ -476,8 +476,9 @@ def markdown_table(results: list[CaseResult], *, header: str = "") -> str:
         f"`tvmforge/convert/rewrites/freeze.py`: Reshape's shape, Resize's scales/sizes, "
         f"reduction axes, TopK's k, Pad's pads, Slice's starts/ends, ..., as real models carry "
         f"them), tvmforge passes {count(results, 'passes_frozen')} ({frozen_rate(results):.1%}). "
-        "tvmforge compiles for static shapes, so an op whose output shape depends on an input's "
-        "value needs that value at compile time; onnxruntime's column is always the strict one.",
+        "In the strict run, such inputs fed at run time give symbolic output dims (read from "
+        "the fed values when the model runs); the frozen run compiles them as constants. "
+        "onnxruntime's column is always the strict one.",
         "",
         f"Comparison: floats with rtol {RTOL:g}, atol {ATOL:g} (float16/bfloat16 included); "
         "other types exact. A crash or a timeout of a case counts as its failure.",
