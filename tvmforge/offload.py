@@ -76,17 +76,17 @@ class Site:
 
     def kernel_call(self, inputs: tuple | None = None):
         """The ``call_dps_packed`` that replaces the chain (optionally on other input vars)."""
-        from ._tvm import relax, tvm
+        from ._tvm import relax
 
         data, *rest = self.inputs if inputs is None else inputs
         args = [data]
         if self.weight is not None:
             args += [relax.const(self.weight), relax.const(self.bias)]
         args += rest
-        if self.attrs:
-            ints, floats = self.attrs[:-2], self.attrs[-2:]
+        if self.attrs:  # ints, then the clip bounds as one constant (see the .cc)
+            ints, clip = self.attrs[:-2], self.attrs[-2:]
             args += [relax.prim_value(int(v)) for v in ints]
-            args += [relax.prim_value(tvm.tirx.FloatImm("float64", float(v))) for v in floats]
+            args.append(relax.const(np.asarray(clip, dtype="float32")))
         name = f"tvmforge_dnnl_{self.kind}" + ("_add" if self.residual is not None else "")
         assert name in FUNCTIONS, name
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)

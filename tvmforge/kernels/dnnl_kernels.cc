@@ -11,11 +11,13 @@
 //   tvmforge_dnnl_conv2d(src, weight, bias, attrs..., dst)
 //   tvmforge_dnnl_conv2d_add(src, weight, bias, residual, attrs..., dst)
 //     attrs: stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h,
-//            dilation_w, groups, activation (0 none, 1 relu, 2 clip), clip_min, clip_max.
+//            dilation_w, groups, activation (0 none, 1 relu, 2 clip), clip (a float32 tensor
+//            of its min and max: a module constant, where float scalars would cost the VM a
+//            call each per run).
 //   tvmforge_dnnl_conv2d_transpose(src (NCHW), weight (IOHW), bias, stride_h, stride_w, pad_top,
-//            pad_left, pad_bottom, pad_right, dilation_h, dilation_w, activation, clip_min,
-//            clip_max, dst (NCHW)); output padding is folded into pad_bottom/pad_right.
-//   tvmforge_dnnl_dense(src (M, K), weight (K, N), bias (N), activation, clip_min, clip_max, dst)
+//            pad_left, pad_bottom, pad_right, dilation_h, dilation_w, activation, clip,
+//            dst (NCHW)); output padding is folded into pad_bottom/pad_right.
+//   tvmforge_dnnl_dense(src (M, K), weight (K, N), bias (N), activation, clip, dst)
 //   tvmforge_dnnl_batch_matmul(a (..., M, K), b (..., K, N), dst (..., M, N)); the leading
 //            dims, equal in a and b, form one batch.
 
@@ -225,29 +227,32 @@ void run_conv(TensorView src, TensorView w, TensorView bias, const TensorView* r
 }
 
 Attrs make_attrs(int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-                 int64_t dh, int64_t dw, int64_t groups, int64_t act, double lo, double hi) {
-  return Attrs{sh, sw, pt, pl, pb, pr, dh, dw, groups, act, lo, hi};
+                 int64_t dh, int64_t dw, int64_t groups, int64_t act, const TensorView& clip) {
+  check_f32(clip, "clip bounds");
+  if (clip.numel() != 2) TVM_FFI_THROW(ValueError) << "tvmforge oneDNN kernel: 2 clip bounds";
+  const float* bounds = static_cast<const float*>(clip.data_ptr());
+  return Attrs{sh, sw, pt, pl, pb, pr, dh, dw, groups, act, bounds[0], bounds[1]};
 }
 
 void conv2d(TensorView src, TensorView w, TensorView bias, int64_t sh, int64_t sw, int64_t pt,
             int64_t pl, int64_t pb, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
-            int64_t act, double lo, double hi, TensorView dst) {
-  run_conv(src, w, bias, nullptr, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, lo, hi),
+            int64_t act, TensorView clip, TensorView dst) {
+  run_conv(src, w, bias, nullptr, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip),
            dst);
 }
 
 void conv2d_add(TensorView src, TensorView w, TensorView bias, TensorView res, int64_t sh,
                 int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dh,
-                int64_t dw, int64_t groups, int64_t act, double lo, double hi, TensorView dst) {
-  run_conv(src, w, bias, &res, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, lo, hi),
+                int64_t dw, int64_t groups, int64_t act, TensorView clip, TensorView dst) {
+  run_conv(src, w, bias, &res, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip),
            dst);
 }
 
 void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh, int64_t sw,
                       int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dh, int64_t dw,
-                      int64_t act, double lo, double hi, TensorView dst) {
+                      int64_t act, TensorView clip, TensorView dst) {
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"}});
-  Attrs a = make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, 1, act, lo, hi);
+  Attrs a = make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, 1, act, clip);
   auto sig = signature(1, {&src, &w, &dst}, a);
   Entry& e = cached(sig, w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
@@ -258,18 +263,18 @@ void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh,
     dnnl::deconvolution_forward::primitive_desc pd(
         cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
         entry->src_md, any_layout(user_w), entry->bias_md, entry->dst_md, {sh, sw},
-        {dh - 1, dw - 1}, {pt, pl}, {pb, pr}, epilogue(nullptr, act, lo, hi));
+        {dh - 1, dw - 1}, {pt, pl}, {pb, pr}, epilogue(nullptr, act, a.clip_min, a.clip_max));
     finish<decltype(pd), dnnl::deconvolution_forward>(*entry, pd, user_w, w);
     return entry;
   });
   execute(e, src, bias, nullptr, dst);
 }
 
-void dense(TensorView src, TensorView w, TensorView bias, int64_t act, double lo, double hi,
+void dense(TensorView src, TensorView w, TensorView bias, int64_t act, TensorView clip,
            TensorView dst) {
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"}});
   int64_t m = src.shape()[0], k = src.shape()[1], n = w.shape()[1];
-  Attrs a = make_attrs(0, 0, 0, 0, 0, 0, 0, 0, 1, act, lo, hi);
+  Attrs a = make_attrs(0, 0, 0, 0, 0, 0, 0, 0, 1, act, clip);
   auto sig = signature(2, {&src, &w}, a);
   Entry& e = cached(sig, w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
@@ -279,7 +284,7 @@ void dense(TensorView src, TensorView w, TensorView bias, int64_t act, double lo
     memory::desc user_w({k, n}, memory::data_type::f32, memory::format_tag::ab);
     dnnl::matmul::primitive_desc pd(cpu_engine(), entry->src_md, any_layout(user_w),
                                     entry->bias_md, entry->dst_md,
-                                    epilogue(nullptr, act, lo, hi));
+                                    epilogue(nullptr, act, a.clip_min, a.clip_max));
     finish<decltype(pd), dnnl::matmul>(*entry, pd, user_w, w);
     return entry;
   });
