@@ -79,3 +79,30 @@ def test_default_schedule_applies_where_safe_and_keeps_numerics(build, expect_sc
         want = _run(naive[name], args)
         got = _run(scheduled[name], [*args[:-1], random_tensor(naive[name].params[-1].ty, rng)])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("record_s", "default_s", "replaced"), [(2.0, 1.0, 1), (1.0, 2.0, 0)])
+def test_a_record_gives_way_to_a_faster_default(
+    monkeypatch: pytest.MonkeyPatch, record_s: float, default_s: float, replaced: int
+) -> None:
+    """In a oneDNN build each record of an elementwise function is timed against the default
+    schedule (a stand-in timer here) and the faster is built in."""
+    from tvmforge import _tvm
+    from tvmforge.default_schedules import prefer_faster_defaults
+
+    unscheduled = _lowered(_hard_swish)
+    scheduled = unscheduled.clone()
+    names = [n for n in _primfuncs(unscheduled) if "divide" in n]
+    for name in names:  # a "record": the naive loops, marked scheduled
+        record = unscheduled[name].with_attr("tirx.is_scheduled", True)
+        scheduled[name] = record.with_attr("test.record", True)
+
+    def timer(func, _args, _target) -> float:
+        return record_s if func.attrs.get("test.record", False) else default_s
+
+    monkeypatch.setattr(_tvm, "seconds_per_call", timer)
+    mod, count = prefer_faster_defaults(scheduled, unscheduled, resolve_target("host"), 1)
+    assert count == replaced * len(names)
+    for name in names:
+        kept = bool(mod[name].attrs.get("test.record", False))
+        assert kept == (not replaced) and _scheduled(mod[name])

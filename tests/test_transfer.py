@@ -13,7 +13,7 @@ import pytest
 
 import tvmforge
 from tests import models
-from tvmforge import transfer
+from tvmforge import _tvm
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,10 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _timer(replayed_s: float):
-    """A stand-in for transfer._seconds: naive code takes 1 s, a replayed schedule ``replayed_s``."""
+    """A stand-in for seconds_per_call: naive code takes 1 s, a replayed schedule ``replayed_s``."""
 
     def seconds(func, args, target) -> float:
-        return replayed_s if transfer._is_scheduled(func) else 1.0
+        return replayed_s if _tvm.is_scheduled(func) else 1.0
 
     return seconds
 
@@ -50,7 +50,7 @@ def _compile_large(tmp_path: Path, shipped: Path) -> dict:
 def test_faster_replayed_schedule_is_kept_and_correct(
     tmp_path: Path, shipped: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transfer, "_seconds", _timer(replayed_s=0.5))
+    monkeypatch.setattr(_tvm, "seconds_per_call", _timer(replayed_s=0.5))
     facts = _compile_large(tmp_path, shipped)
     assert facts["scheduled_functions"] == 0  # no exact record for the 1024-row workload
     assert facts["transferred_functions"] >= 1
@@ -59,6 +59,6 @@ def test_faster_replayed_schedule_is_kept_and_correct(
 def test_slower_replayed_schedule_is_dropped(
     tmp_path: Path, shipped: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transfer, "_seconds", _timer(replayed_s=2.0))
+    monkeypatch.setattr(_tvm, "seconds_per_call", _timer(replayed_s=2.0))
     facts = _compile_large(tmp_path, shipped)
     assert facts["transferred_functions"] == 0

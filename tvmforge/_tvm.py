@@ -34,8 +34,10 @@ __all__ = [
     "from_onnx",
     "ms",
     "onnx_frontend",
+    "is_scheduled",
     "random_tensor",
     "relax",
+    "seconds_per_call",
     "rewrite_functions",
     "tvm",
     "tvm_errors",
@@ -76,3 +78,17 @@ def rewrite_functions(mod, mutator) -> tvm.IRModule:
         if isinstance(func, relax.Function):
             mutator.builder_.update_func(gv, mutator.visit_expr(func))
     return mutator.builder_.get()
+
+
+def seconds_per_call(func, args: list, target) -> float:
+    """Best of three timed repeats of the PrimFunc ``func`` on ``args``, built for ``target``."""
+    lib = tvm.tirx.build(
+        tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target
+    )
+    timer = lib.time_evaluator("main", tvm.cpu(), number=1, repeat=3, min_repeat_ms=5)
+    return float(min(timer(*args).results))
+
+
+def is_scheduled(func) -> bool:
+    """Whether the PrimFunc ``func`` carries a schedule (a record's, a transfer's or a default)."""
+    return func.attrs is not None and bool(func.attrs.get("tirx.is_scheduled", False))

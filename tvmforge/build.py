@@ -34,10 +34,10 @@ def apply_databases(mod, preset: TargetPreset, databases: Sequence[Path]):
 
 def scheduled_functions(mod) -> tuple[int, int]:
     """(PrimFuncs carrying a tuned or default schedule, all PrimFuncs) in ``mod``."""
-    from ._tvm import tvm
+    from ._tvm import is_scheduled, tvm
 
     funcs = [f for _, f in mod.functions.items() if isinstance(f, tvm.tirx.PrimFunc)]
-    done = sum(1 for f in funcs if f.attrs is not None and f.attrs.get("tirx.is_scheduled", False))
+    done = sum(1 for f in funcs if is_scheduled(f))
     return done, len(funcs)
 
 
@@ -94,8 +94,19 @@ def export(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    mod = apply_databases(mod, preset, databases)
+    library = any(c["winner"] == "onednn" for c in kernel_choices)
+    unscheduled, mod = mod, apply_databases(mod, preset, databases)
+    replaced = 0
+    if library and databases and can_run_here(preset)[0]:
+        from .default_schedules import prefer_faster_defaults
+        from .session import default_threads
+
+        with tvm_errors("checking records against default schedules"):
+            mod, replaced = prefer_faster_defaults(
+                mod, unscheduled, preset, threads or default_threads()
+            )
     tuned, total = scheduled_functions(mod)
+    tuned -= replaced
     transferred = 0
     if transfer and not preset.is_cuda and can_run_here(preset)[0] and databases:
         from .session import default_threads
@@ -110,7 +121,6 @@ def export(
     outputs = output_specs(mod, bound)
     with tvm_errors("compilation"):
         executable = tvm.compile(allocate_empty_constants(mod), tvm.target.Target(preset.target))
-    library = any(c["winner"] == "onednn" for c in kernel_choices)
     with tvm_errors("export"):
         executable.export_library(str(out), **_export_options(preset, library))
     data = {
@@ -137,6 +147,7 @@ def export(
             "scheduled_functions": tuned,
             "transferred_functions": transferred,
             "default_scheduled_functions": defaulted,
+            "records_replaced_by_default": replaced,
             "functions": total,
         },
         "validation": None,

@@ -39,13 +39,13 @@ def transfer_schedules(mod, preset: TargetPreset, databases: Sequence[Path], thr
 
     Returns ``(mod, transferred)``; ``mod`` must already have its exact records applied.
     """
-    from ._tvm import tvm
+    from ._tvm import is_scheduled, tvm
     from .session import configure_threads
 
     pending = [
         (gv, f)
         for gv, f in mod.functions.items()
-        if isinstance(f, tvm.tirx.PrimFunc) and not _is_scheduled(f)
+        if isinstance(f, tvm.tirx.PrimFunc) and not is_scheduled(f)
     ]
     if not pending:
         return mod, 0
@@ -106,13 +106,9 @@ def _output_size(func) -> int:
     return max(1, int(np.prod([int(d) for d in buffer.shape])))
 
 
-def _is_scheduled(func) -> bool:
-    return func.attrs is not None and bool(func.attrs.get("tirx.is_scheduled", False))
-
-
 def _fastest(func, traces: list, target):
     """The fastest replayed schedule of ``func``, or None when none beats the naive code."""
-    from ._tvm import random_tensor, tvm
+    from ._tvm import random_tensor, seconds_per_call, tvm
 
     args = None
     naive_s = None
@@ -127,8 +123,8 @@ def _fastest(func, traces: list, target):
             if args is None:
                 rng = np.random.default_rng(0)
                 args = [random_tensor(param.ty, rng) for param in func.params]
-                naive_s = _seconds(func, args, target)
-            secs = _seconds(candidate, args, target)
+                naive_s = seconds_per_call(func, args, target)
+            secs = seconds_per_call(candidate, args, target)
         except Exception as exc:  # noqa: BLE001 - a trace that does not fit is skipped
             log.debug("trace does not transfer: %s", str(exc).splitlines()[0] if str(exc) else exc)
             continue
@@ -136,13 +132,3 @@ def _fastest(func, traces: list, target):
             best, best_s = candidate, secs
     log.debug("naive %s s, best transferred %s s", naive_s, best_s)
     return best if naive_s is not None and best_s < naive_s else None
-
-
-def _seconds(func, args: list, target) -> float:
-    from ._tvm import tvm
-
-    lib = tvm.tirx.build(
-        tvm.IRModule({"main": func.with_attr("global_symbol", "main")}), target=target
-    )
-    timer = lib.time_evaluator("main", tvm.cpu(), number=1, repeat=3, min_repeat_ms=5)
-    return float(min(timer(*args).results))
