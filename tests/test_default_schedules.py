@@ -81,21 +81,30 @@ def test_default_schedule_applies_where_safe_and_keeps_numerics(build, expect_sc
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def _parallel_record(func):
+    """``func`` as a record could leave it: its first block's outer loop parallel, scheduled."""
+    from tvmforge._tvm import tvm
+
+    sch = tvm.s_tir.Schedule(func)
+    block = sch.get_child_blocks(sch.get_sblock("root"))[0]
+    sch.parallel(sch.get_loops(block)[0])
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
 @pytest.mark.parametrize(("record_s", "default_s", "replaced"), [(2.0, 1.0, 1), (1.0, 2.0, 0)])
 def test_a_record_gives_way_to_a_faster_default(
     monkeypatch: pytest.MonkeyPatch, record_s: float, default_s: float, replaced: int
 ) -> None:
-    """In a oneDNN build each record of an elementwise function is timed against the default
-    schedule (a stand-in timer here) and the faster is built in."""
+    """In a oneDNN build each parallel record of an elementwise function is timed against the
+    default schedule (a stand-in timer here) and the faster is built in."""
     from tvmforge import _tvm
     from tvmforge.default_schedules import prefer_faster_defaults
 
     unscheduled = _lowered(_hard_swish)
     scheduled = unscheduled.clone()
     names = [n for n in _primfuncs(unscheduled) if "divide" in n]
-    for name in names:  # a "record": the naive loops, marked scheduled
-        record = unscheduled[name].with_attr("tirx.is_scheduled", True)
-        scheduled[name] = record.with_attr("test.record", True)
+    for name in names:  # a "record": the naive loops with the first one parallel
+        scheduled[name] = _parallel_record(unscheduled[name]).with_attr("test.record", True)
 
     def timer(func, _args, _target) -> float:
         return record_s if func.attrs.get("test.record", False) else default_s
@@ -106,3 +115,19 @@ def test_a_record_gives_way_to_a_faster_default(
     for name in names:
         kept = bool(mod[name].attrs.get("test.record", False))
         assert kept == (not replaced) and _scheduled(mod[name])
+
+
+def test_a_serial_record_is_not_timed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tvmforge import _tvm
+    from tvmforge.default_schedules import prefer_faster_defaults
+
+    unscheduled = _lowered(_hard_swish)
+    scheduled = unscheduled.clone()
+    for name in [n for n in _primfuncs(unscheduled) if "divide" in n]:
+        scheduled[name] = unscheduled[name].with_attr("tirx.is_scheduled", True)
+
+    def timer(*_args) -> float:
+        raise AssertionError("a serial record was timed")
+
+    monkeypatch.setattr(_tvm, "seconds_per_call", timer)
+    assert prefer_faster_defaults(scheduled, unscheduled, resolve_target("host"), 1)[1] == 0

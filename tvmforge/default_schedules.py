@@ -73,12 +73,14 @@ def prefer_faster_defaults(scheduled, unscheduled, preset: TargetPreset, threads
 
 
 def _from_record(func, original) -> bool:
-    """Whether ``func`` is a PrimFunc a record scheduled (``original`` being its unscheduled form)."""
+    """Whether ``func`` is a PrimFunc a record scheduled with parallel loops (``original`` being
+    its unscheduled form): serial records run as they were tuned, and are not timed again."""
     return (
         isinstance(func, tvm.tirx.PrimFunc)
         and isinstance(original, tvm.tirx.PrimFunc)
         and is_scheduled(func)
         and not is_scheduled(original)
+        and "T.parallel" in func.script()
     )
 
 
