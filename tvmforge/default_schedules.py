@@ -49,7 +49,7 @@ def prefer_faster_defaults(scheduled, unscheduled, preset: TargetPreset, threads
     configure_threads(threads, library=True)
     target = tvm.target.Target(preset.target)
     rng = np.random.default_rng(0)
-    out = tvm.IRModule(dict(scheduled.functions.items()), attrs=scheduled.attrs)
+    out = scheduled.clone()
     replaced = 0
     for gv, func in scheduled.functions.items():
         original = unscheduled[gv.name_hint] if gv.name_hint in unscheduled else None

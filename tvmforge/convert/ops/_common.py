@@ -151,3 +151,20 @@ def normalized_axes(bb, axes, rank: int):
     axes = as_int64(bb, axes)
     negative = op.less(axes, const(0, "int64"))
     return bb.normalize(op.where(negative, op.add(axes, const(rank, "int64")), axes))
+
+
+def optional_input(inputs, i: int):
+    """The ``i``-th input of a node, None when absent."""
+    return inputs[i] if len(inputs) > i else None
+
+
+def scalar_dim(bb, tensor, params, name: str):
+    """A one-element tensor (any numeric dtype) as one Relax dim: its value when constant, else
+    read at run time into the symbolic dim ``{name}_0``."""
+    from tvm import relax
+
+    vector = as_int64(bb, tensor)
+    if static_shape(vector) != [1]:
+        vector = bb.normalize(relax.op.reshape(vector, [1]))
+    (dim,) = shape_value(bb, vector, params, name).values
+    return dim

@@ -272,7 +272,7 @@ def runtime_taps(bb, x, scale, attrs: ResizeAttrs, n_in: int, params, name: str)
     (outputs, taps); with antialias the number of taps depends on the run-time scale."""
     from tvm import relax
 
-    from ._common import shape_value
+    from ._common import scalar_dim
 
     op = relax.op
     if attrs.mode not in ("linear", "cubic"):
@@ -283,8 +283,7 @@ def runtime_taps(bb, x, scale, attrs: ResizeAttrs, n_in: int, params, name: str)
         s = bb.normalize(op.minimum(scale, _f64(1.0)))
         wide = op.ceil(op.divide(_f64(support), s))  # at most support * n_in for any output
         wide = op.minimum(wide, _f64(support * n_in))
-        wide = bb.normalize(op.reshape(op.astype(wide, "int64"), [1]))
-        (m,) = shape_value(bb, wide, params, name).values
+        m = scalar_dim(bb, bb.normalize(wide), params, name)
     offsets = bb.normalize(op.arange(1 - m, m + 1, 1, "float64"))
     x = op.expand_dims(x, [1])
     pos = bb.normalize(op.add(op.floor(x), offsets))

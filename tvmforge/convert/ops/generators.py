@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..registry import converter
-from ._common import const, constant_value, frontend_converter, shape_value
+from ._common import const, constant_value, frontend_converter, scalar_dim, shape_value
 
 
 @converter("AffineGrid", since=20)
@@ -66,7 +66,7 @@ def _window_converter(op: str):
     def convert(bb, inputs, attr, params):
         """A constant for a constant size; else TE over the symbolic length fed at run time."""
         from onnx import helper
-        from tvm import relax, te, tirx
+        from tvm import te, tirx
 
         dtype = helper.tensor_dtype_to_np_dtype(int(attr.get("output_datatype", 1))).name
         periodic = bool(attr.get("periodic", 1))
@@ -75,8 +75,7 @@ def _window_converter(op: str):
             n = int(size.reshape(-1)[0])
             values = _window_value(op, np.arange(n), n if periodic else n - 1, np.cos)
             return const(values, dtype)
-        size = bb.normalize(relax.op.astype(relax.op.reshape(inputs[0], [1]), "int64"))
-        (n,) = shape_value(bb, size, params, "window").values
+        n = scalar_dim(bb, inputs[0], params, "window")
         compute = "float64" if dtype == "float64" else "float32"
         period = (n if periodic else n - 1).astype(compute)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import converter
-from ._common import const, constant_value, shape_value
+from ._common import const, constant_value, scalar_dim
 
 
 @converter("OneHot", since=9, onward=True)
@@ -22,10 +22,9 @@ def one_hot(bb, inputs, attr, params):
     trailing = (1,) * (rank - axis)
     depth = constant_value(depth_expr, params)
     if depth is None:
-        depth = bb.normalize(op.reshape(op.astype(depth_expr, "int64"), [1]))
-        (dim,) = shape_value(bb, depth, params, "depth").values
+        dim = scalar_dim(bb, depth_expr, params, "depth")
         positions = op.reshape(op.arange(0, dim, 1, "int64"), [dim, *trailing])
-        depth = bb.normalize(op.reshape(depth, []))
+        depth = bb.normalize(op.reshape(op.astype(depth_expr, "int64"), []))
     else:
         depth = int(np.asarray(depth).reshape(-1)[0])
         positions = const(np.arange(depth, dtype=np.int64).reshape((-1, *trailing)), "int64")

@@ -23,10 +23,11 @@ from ...errors import UnsupportedOperatorError
 from ..registry import Converter, converter, schema_versions
 from ._common import (
     const,
-    constant_value,
     dtype_of,
     frontend_converter,
     normalized_axes,
+    optional_input,
+    runtime_tensor,
     shape_value,
     static_shape,
 )
@@ -207,8 +208,8 @@ def _runtime_axes(op_type: str, since: int, fallback: Converter) -> Converter:
     def convert(bb, inputs, attr, params):
         from tvm import relax
 
-        axes = inputs[1] if len(inputs) > 1 else None
-        if axes is None or constant_value(axes, params) is not None:
+        axes = optional_input(inputs, 1)
+        if not runtime_tensor(axes, params):
             return fallback(bb, inputs, attr, params)
         (count,) = static_shape(axes)
         if count == 0:  # no axes: all of them, or none with noop_with_empty_axes

@@ -18,17 +18,13 @@ from ._common import (
     emit_indexed,
     frontend_converter,
     normalized_axes,
+    optional_input,
     runtime_tensor,
     shape_tensor,
     shape_value,
     static_shape,
     text,
 )
-
-
-def _input(inputs, i: int):
-    """The ``i``-th input, None when absent."""
-    return inputs[i] if len(inputs) > i else None
 
 
 def _rank(data, op: str) -> int:
@@ -110,7 +106,7 @@ def _slice_bounds(bb, inputs, rank: int):
     op = relax.op
     starts, ends = as_int64(bb, inputs[1]), as_int64(bb, inputs[2])
     (count,) = static_shape(starts)
-    axes, steps = _input(inputs, 3), _input(inputs, 4)
+    axes, steps = optional_input(inputs, 3), optional_input(inputs, 4)
     axes = const(list(range(count)), "int64") if axes is None else normalized_axes(bb, axes, rank)
     steps = const([1] * count, "int64") if steps is None else as_int64(bb, steps)
     dims = shape_tensor(bb, inputs[0])
@@ -165,7 +161,7 @@ def _pad(bb, inputs, attr, params, opset: int, modes: tuple[str, ...]):
 
     op = relax.op
     data, pads = inputs[0], inputs[1]
-    value, axes = _input(inputs, 2), _input(inputs, 3)
+    value, axes = optional_input(inputs, 2), optional_input(inputs, 3)
     if not any(runtime_tensor(x, params) for x in (pads, value, axes)):
         return frontend_converter("Pad", opset)(bb, inputs, attr, params)
     mode = text(attr.get("mode", "constant"))

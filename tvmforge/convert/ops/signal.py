@@ -7,7 +7,16 @@ import numpy as np
 
 from ...errors import UnsupportedOperatorError
 from ..registry import converter
-from ._common import const, constant_value, dtype_of, select_axis, shape_value, static_shape
+from ._common import (
+    const,
+    constant_value,
+    dtype_of,
+    optional_input,
+    runtime_tensor,
+    scalar_dim,
+    select_axis,
+    static_shape,
+)
 
 #: Largest DFT matrix (rows x columns) we build.
 _MAX_MATRIX = 1 << 22
@@ -55,12 +64,11 @@ def stft(bb, inputs, attr, params):
     op = relax.op
     x = inputs[0]
     signal = static_shape(x)[1]
-    window = inputs[2] if len(inputs) > 2 else None
-    shape_inputs = [inputs[1], inputs[3] if len(inputs) > 3 else None]
-    if any(e is not None and constant_value(e, params) is None for e in shape_inputs):
-        return _run_time_stft(bb, inputs, window, signal, attr, params)
+    window, frame_length = optional_input(inputs, 2), optional_input(inputs, 3)
+    if any(runtime_tensor(e, params) for e in (inputs[1], frame_length)):
+        return _run_time_stft(bb, x, inputs[1], window, frame_length, attr, params)
     step = _constant_int(inputs[1], "STFT", "frame_step", params)
-    length = _constant_int(inputs[3] if len(inputs) > 3 else None, "STFT", "frame_length", params)
+    length = _constant_int(frame_length, "STFT", "frame_length", params)
     if length is None:
         length = signal if window is None else static_shape(window)[0]
     frames = 1 + (signal - length) // step
@@ -72,22 +80,18 @@ def stft(bb, inputs, attr, params):
     return _transform(bb, bb.normalize(framed), 2, None, inverse=False, onesided=onesided)
 
 
-def _run_time_stft(bb, inputs, window, signal: int, attr, params):
+def _run_time_stft(bb, x, frame_step, window, frame_length, attr, params):
     """STFT with a frame_step or frame_length fed at run time: frames and frequencies are
     symbolic dims, each output a sum over the frame in TE."""
-    from tvm import relax, tirx
+    from tvm import tirx
 
-    def scalar(e, name: str):
-        vector = bb.normalize(relax.op.astype(relax.op.reshape(e, [1]), "int64"))
-        return shape_value(bb, vector, params, name).values[0]
-
-    step = scalar(inputs[1], "frame_step")
-    given = inputs[3] if len(inputs) > 3 else None
-    if given is not None:
-        length = scalar(given, "frame_length")
+    step = scalar_dim(bb, frame_step, params, "frame_step")
+    if frame_length is not None:
+        length = scalar_dim(bb, frame_length, params, "frame_length")
     else:
+        signal = static_shape(x)[1]
         length = tirx.IntImm("int64", signal if window is None else static_shape(window)[0])
-    args = [inputs[0]] if window is None else [inputs[0], window]
+    args = [x] if window is None else [x, window]
     onesided = bool(attr.get("onesided", 1))
     return bb.emit_te(_stft_te, *args, step=step, length=length, onesided=onesided)
 

@@ -6,7 +6,7 @@ A constant ``k`` goes to the frontend's converter, as before.
 from __future__ import annotations
 
 from ..registry import converter
-from ._common import const, constant_value, frontend_converter, shape_value
+from ._common import const, constant_value, frontend_converter, scalar_dim
 
 
 @converter("TopK", since=10, onward=True)
@@ -26,8 +26,7 @@ def top_k(bb, inputs, attr, params):
     n = data.ty.shape[axis]
     if hasattr(n, "value"):  # ONNX asks k <= n; never read past the end
         k = op.minimum(k, const(int(n.value), "int64"))
-    k = bb.normalize(k)
-    (dim,) = shape_value(bb, k, params, "k").values
+    dim = scalar_dim(bb, bb.normalize(k), params, "k")
     ranked = bb.normalize(op.topk(data, -1, axis, ret_type="both", largest=largest, dtype="int64"))
     first = [
         op.strided_slice(relax.TupleGetItem(ranked, i), [axis], [0], [dim], assume_inbound=True)
