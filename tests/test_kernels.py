@@ -169,10 +169,32 @@ def test_kernels_onednn_runs_every_site_in_onednn_and_a_service_loads_it(
     assert done.stdout.strip() == "(1, 8, 14, 14)"
 
 
+def test_tvm_parallel_loops_share_onednn_openmp_team(tmp_path: Path) -> None:
+    """An artifact linking oneDNN runs TVM's parallel loops on OpenMP: the redirect finds them,
+    and several threads, each with its own VM, still compute onnxruntime's outputs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tvmforge.session import Session
+    from tvmforge.validation import make_feeds, onnxruntime_outputs
+
+    tinynet = Path(__file__).parents[1] / "models" / "tinynet.onnx"  # pooling, mean, softmax
+    artifact = tvmforge.compile(tinynet, tmp_path / "tiny.so", kernels="onednn")
+    assert artifact.manifest["requires"]["parallel"] == "openmp"
+    session = Session(artifact.library, threads=2)
+    assert kernels.use_openmp(session._module, 2)  # the artifact has parallel loops to move
+    feeds = make_feeds(session.input_specs, seed=3)
+    (want,) = onnxruntime_outputs(tinynet, feeds).values()
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: session.run(None, feeds)[0], range(6)))
+    for got in results:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_kernels_tvm_builds_pure_tvm(conv_zoo: Path, tmp_path: Path) -> None:
     artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="tvm")
     assert artifact.manifest["kernels"] == []
     assert artifact.manifest["requires"]["libraries"] == []
+    assert artifact.manifest["requires"]["parallel"] == "tvm"
     assert artifact.validation.passed
 
 

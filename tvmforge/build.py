@@ -140,6 +140,8 @@ def export(
             "cpu_features": list(preset.cpu_features),
             "cuda_arch": preset.cuda_arch,
             "libraries": [kernels.LIBRARY] if library else [],
+            # who runs the parallel loops: oneDNN's OpenMP team when oneDNN is linked in
+            "parallel": "openmp" if library else "tvm",
         },
         "kernels": list(kernel_choices),
         "tuning": {

@@ -128,9 +128,11 @@ class Session:
             import tvm.runtime
             from tvm.runtime.vm import VirtualMachine
 
-            configure_threads(
-                self.threads, library=bool(self.manifest["requires"].get("libraries"))
-            )
+            configure_threads(self.threads, library=self._library)
+            if self.manifest["requires"].get("parallel") == "openmp":
+                from .kernels import use_openmp
+
+                use_openmp(self._module, self.threads)
             devices = [self._device(), tvm.cpu(0)] if self._cuda else [tvm.cpu(0)]
             vm = VirtualMachine(self._module, devices)
             self._local.vm = vm
