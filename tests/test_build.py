@@ -55,6 +55,7 @@ def test_arm_neon_is_an_aarch64_elf(mlp: Path, tmp_path: Path) -> None:
         "cpu_features": ["asimd"],
         "cuda_arch": None,
         "libraries": [],  # oneDNN kernels are for x86 builds
+        "parallel": "tvm",  # so TVM's pool runs the parallel loops
     }
 
 

@@ -8,13 +8,13 @@ import pytest
 from tvmforge.targets import resolve_target
 
 
-def _lowered(build):
+def _lowered(build, shape=(2, 8, 8, 16)):
     """One Relax function ``main(x)`` built by ``build(op, x)``, lowered and fused."""
     from tvmforge._tvm import relax
     from tvmforge.optimize import lower
 
     bb = relax.BlockBuilder()
-    x = relax.Var("x", relax.TensorType((2, 8, 8, 16), "float32"))
+    x = relax.Var("x", relax.TensorType(shape, "float32"))
     with bb.function("main", [x]):
         with bb.dataflow():
             out = bb.emit_output(build(relax.op, x))
@@ -131,3 +131,28 @@ def test_a_serial_record_is_not_timed_again(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(_tvm, "seconds_per_call", timer)
     assert prefer_faster_defaults(scheduled, unscheduled, resolve_target("host"), 1)[1] == 0
+
+
+def _max_pool(op, x):
+    return op.nn.max_pool2d(x, pool_size=(3, 3), strides=(2, 2), padding=(1, 1), layout="NHWC")
+
+
+@pytest.mark.parametrize(("build", "shape", "parallel"), [
+    (_hard_swish, (1, 64, 64, 32), True),  # 131k elements: parallel
+    (_max_pool, (1, 56, 56, 64), True),  # a pooling (a reduction) too
+    (_hard_swish, (2, 8, 8, 16), False),  # 2k: a launch would cost more than the work
+])  # fmt: skip
+def test_large_loop_nests_run_in_parallel(build, shape, parallel: bool) -> None:
+    from tvmforge._tvm import random_tensor
+    from tvmforge.default_schedules import apply_default_schedules
+
+    mod = _lowered(build, shape)
+    naive = _primfuncs(mod)
+    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
+    for name, func in naive.items():
+        assert ("T.parallel" in scheduled[name].script()) == parallel, name
+        rng = np.random.default_rng(0)
+        args = [random_tensor(p.ty, rng) for p in func.params]
+        want = _run(func, args)
+        got = _run(scheduled[name], [*args[:-1], random_tensor(func.params[-1].ty, rng)])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -108,10 +108,12 @@ def test_types_onnxruntime_lacks_skip_the_comparison(tmp_path: Path) -> None:
     assert artifact.validation.skipped.startswith("onnxruntime cannot run it")
     assert artifact.manifest["validation"]["skipped"] == artifact.validation.skipped
     session = Session(artifact.library, threads=1)
-    x = np.arange(-16, 16, dtype=np.float32).reshape(4, 8)
+    # int4's range only: numpy's (and onnx.reference's) cast of an out-of-range float is
+    # CPU-dependent (0 on Emerald Rapids, wrapped on Zen 4)
+    x = np.tile(np.arange(-8, 8, dtype=np.float32), 2).reshape(4, 8)
     y, z = session.run(None, {"x": x})
     assert str(y.dtype) == "int4" and session.get_outputs()[0].type == "tensor(int4)"
-    np.testing.assert_array_equal(z, x.astype("int4").astype(np.float32))  # wraps, as onnx
+    np.testing.assert_array_equal(z, x)
 
 
 def test_small_integer_outputs_must_match_exactly() -> None:

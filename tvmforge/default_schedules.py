@@ -5,10 +5,12 @@ operator, each writing a whole intermediate buffer that the next reads back. On 
 that is tens of megabytes allocated, written and read per call: PP-OCRv4's batch-norm +
 hard-swish chains on 320x320x16 took 33 ms where the same arithmetic with its producers
 inlined takes 0.2 ms. On CPUs the default schedule inlines the blocks of such elementwise and
-layout functions and leaves the loops as written (LLVM vectorizes them; a parallel split
-measured slower on these small kernels). On GPUs DLight's rules schedule every kernel (a naive one runs on one
-thread). Functions that tuning records or transfer scheduled are left alone. Imports the
-compiler.
+layout functions, and runs the leading spatial loops of each large loop nest in parallel (inner
+loops as written, for LLVM to vectorize; small nests stay serial, where a launch costs more than
+the work). Parallel defaults took PP-OCRv4's detector from 55.7 to 40.2 ms and Inception-v1 from
+16.5 to 13.6 ms (onnxruntime 51.7 and 20.1) in oneDNN builds, whose loops run on OpenMP. On GPUs
+DLight's rules schedule every kernel (a naive one runs on one thread). Functions that tuning
+records or transfer scheduled are left alone. Imports the compiler.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def apply_default_schedules(mod, preset: TargetPreset):
         gpu = dlight.gpu
         rules = [gpu.Matmul(), gpu.GEMV(), gpu.Reduction(), gpu.GeneralReduction(), gpu.Fallback()]
     else:
-        rules = [_InlineProducers()]
+        rules = [_InlineProducers(parallel=True)]
     with tvm.target.Target(preset.target):
         return dlight.ApplyDefaultSchedule(*rules)(mod)
 
@@ -85,20 +87,60 @@ def _from_record(func, original) -> bool:
 
 
 class _InlineProducers(dlight.ScheduleRule):
-    """Inline every block of an elementwise/layout function (no reductions) that can be.
+    """Inline every block of an elementwise/layout function (no reductions) that can be; with
+    ``parallel``, also run each large loop nest's leading spatial loops in parallel.
 
-    None (function unchanged) for functions with a reduction, where inlining measured both
-    ways (Inception's convolutions 0.69x-1.28x, pooling 1.2x), or when nothing inlines.
+    Functions with a reduction are not inlined into, where inlining measured both ways
+    (Inception's convolutions 0.69x-1.28x, pooling 1.2x). None when nothing changes.
     """
+
+    def __init__(self, parallel: bool = False) -> None:
+        self.parallel = parallel
 
     def apply(self, func, target, _tunable: bool):
         sch = tvm.s_tir.Schedule(func)
         blocks = dlight.normalize_prim_func(sch)
-        if blocks is None or not all(_elementwise(sch, block) for block in blocks):
+        if blocks is None:
             return None
-        before = len(blocks)
-        remaining = dlight.try_inline(sch, blocks)  # pops what it inlines from ``blocks``
-        return sch if len(remaining) < before else None
+        changed = False
+        if all(_elementwise(sch, block) for block in blocks):
+            before = len(blocks)
+            blocks = dlight.try_inline(sch, blocks)  # pops what it inlines from ``blocks``
+            changed = len(blocks) < before
+        if self.parallel:
+            for block in blocks:
+                changed |= _parallelize(sch, block)
+        return sch if changed else None
+
+
+#: Iterations of a loop nest below which it stays serial: a parallel launch costs more.
+PARALLEL_MIN_ITERATIONS = 16384
+#: Leading spatial loops are fused until they give at least this many parallel chunks.
+_PARALLEL_CHUNKS = 64
+
+
+def _parallelize(sch, block) -> bool:
+    """Fuse ``block``'s leading spatial loops (until there are enough chunks) and run them in
+    parallel, when its whole nest is large and static; the inner loops stay for LLVM to
+    vectorize."""
+    iters = block.iters
+    if not iters or any(not isinstance(it.dom, int) for it in iters):
+        return False
+    if int(np.prod([it.dom for it in iters])) < PARALLEL_MIN_ITERATIONS:
+        return False
+    loops, extent = [], 1
+    for it in iters:
+        if it.kind != "S" or extent >= _PARALLEL_CHUNKS:
+            break
+        loops.append(it.loop_rv)
+        extent *= it.dom
+    if extent < 2:
+        return False
+    try:
+        sch.parallel(sch.fuse(*loops) if len(loops) > 1 else loops[0])
+    except tvm.TVMError:  # e.g. a loop nest that is not a plain chain
+        return False
+    return True
 
 
 def _elementwise(sch, block) -> bool:
