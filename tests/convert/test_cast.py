@@ -96,7 +96,12 @@ def test_float_to_stored_types_matches_reference(tmp_path: Path) -> None:
     )
     model = onnx.shape_inference.infer_shapes(model)
     session, got, want = _run(model, {"x": x, "small": small}, tmp_path)
+    small_ints = {TP.DataType.Name(to): to for to in SMALL_INTS}
     for name, g, w in zip(outputs, got, want, strict=True):
+        if name in small_ints:  # out of range is undefined: numpy's cast differs by CPU
+            info = ml_dtypes.iinfo(helper.tensor_dtype_to_np_dtype(small_ints[name]))
+            inside = (np.trunc(small) >= info.min) & (np.trunc(small) <= info.max)
+            g, w = g[inside], w[inside]
         _same_bits(g, w, name)
     dtypes = {o.name: o.dtype for o in session.output_specs}
     assert dtypes["FLOAT8E4M3FN_sat0"] == "float8_e4m3fn" and dtypes["INT4"] == "int4"
