@@ -156,3 +156,24 @@ def test_large_loop_nests_run_in_parallel(build, shape, parallel: bool) -> None:
         want = _run(func, args)
         got = _run(scheduled[name], [*args[:-1], random_tensor(func.params[-1].ty, rng)])
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_record_slower_than_the_naive_form_gives_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reduction's record (MetaSchedule never measures the naive form) loses to the function
+    as written when that measures faster; the build keeps the naive form, scheduled as is."""
+    from tvmforge import _tvm
+    from tvmforge.default_schedules import prefer_faster_defaults
+
+    unscheduled = _lowered(lambda op, x: op.nn.softmax(x, axis=-1))
+    (name,) = [n for n in _primfuncs(unscheduled) if "softmax" in n]
+    scheduled = unscheduled.clone()
+    scheduled[name] = _parallel_record(unscheduled[name]).with_attr("test.record", True)
+
+    def timer(func, _args, _target) -> float:
+        return 1.0 if func.attrs.get("test.record", False) else 1e-6
+
+    monkeypatch.setattr(_tvm, "seconds_per_call", timer)
+    mod, count = prefer_faster_defaults(scheduled, unscheduled, resolve_target("host"), 1)
+    assert count == 1 and _scheduled(mod[name])
+    assert not mod[name].attrs.get("test.record", False)  # 16x8 rows: serial as written
+    assert "T.parallel" not in mod[name].script()
