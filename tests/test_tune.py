@@ -81,6 +81,24 @@ def test_truncated_tail_is_repaired(tmp_path: Path) -> None:
     assert (tmp_path / tuning_db.RECORDS).read_text() == "[0, [1, 2]]\n[0, [3, 4]]\n"
 
 
+def test_a_record_metaschedule_cannot_load_is_left_out(tmp_path: Path) -> None:
+    """One record MetaSchedule cannot replay would make the whole database fail to open (and a
+    build skip every record): reading leaves it out, repair drops it."""
+    import shutil
+
+    shipped = tuning_db.readable(Path(__file__).parents[1] / "schedules" / "x86-avx512")
+    good = [line for line in (shipped / tuning_db.RECORDS).read_bytes().split(b"\n") if line][:3]
+    bad = good[1].replace(b'["GetSBlock",[],["', b'["GetSBlock",[],["no_such_block_', 1)
+    assert bad != good[1]
+    shutil.copy(shipped / tuning_db.WORKLOADS, tmp_path / tuning_db.WORKLOADS)
+    (tmp_path / tuning_db.RECORDS).write_bytes(b"\n".join([good[0], bad, good[2]]) + b"\n")
+    (db,) = tuning_db.open_readonly([tmp_path])
+    assert len(db.get_all_tuning_records()) == 2
+    assert tuning_db.repair(tmp_path) == 1
+    assert (tmp_path / tuning_db.RECORDS).read_bytes() == good[0] + b"\n" + good[2] + b"\n"
+    assert tuning_db.repair(tmp_path) == 0
+
+
 def test_lock_refuses_a_second_tuner(tmp_path: Path) -> None:
     with tuning_db.locked(tmp_path):
         code = (

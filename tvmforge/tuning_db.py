@@ -37,7 +37,8 @@ def locked(work_dir: Path) -> contextlib.AbstractContextManager[None]:
 
 
 def repair(work_dir: Path) -> int:
-    """Drop unreadable lines (a truncated tail after a kill) from both files; returns lines dropped."""
+    """Drop unreadable lines (a truncated tail after a kill) from both files, then records
+    MetaSchedule cannot load (``loadable_records``); returns lines dropped."""
     dropped = 0
     for name in (WORKLOADS, RECORDS):
         path = work_dir / name
@@ -47,12 +48,71 @@ def repair(work_dir: Path) -> int:
         good = [line for line in lines if line.strip() and _parses(line)]
         bad = sum(1 for line in lines if line.strip()) - len(good)
         if bad:
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_bytes(b"".join(line + b"\n" for line in good))
-            os.replace(tmp, path)
+            _write_lines(path, good)
             log.warning("dropped %d unreadable line(s) from %s (interrupted write)", bad, path)
             dropped += bad
+    if _has(work_dir, ""):
+        kept = loadable_records(work_dir)
+        if kept is not None:
+            bad = _records_dropped(work_dir, kept)
+            _write_lines(work_dir / RECORDS, kept)
+            log.warning("dropped %d record(s) MetaSchedule cannot load from %s", bad, work_dir)
+            dropped += bad
     return dropped
+
+
+def loadable_records(path: Path) -> list[bytes] | None:
+    """The record lines of the plain database in ``path`` that MetaSchedule can load, or None
+    when it loads whole.
+
+    One record it cannot replay makes the whole database fail to open (a trace with an
+    ``RFactor`` of a block it names differently, seen after a few trials of tuning SqueezeNet):
+    a build would then skip every record of the model. Halves are tried in turn, so finding a
+    few bad records of n costs a few times log2(n) loads.
+    """
+    lines = [line for line in (path / RECORDS).read_bytes().split(b"\n") if line.strip()]
+    if _loads(path / WORKLOADS, lines) or not _loads(path / WORKLOADS, []):
+        return None  # loads whole, or its workloads do not: no record can be judged
+    return _loadable(path / WORKLOADS, lines)
+
+
+def _loadable(workloads: Path, lines: list[bytes]) -> list[bytes]:
+    if _loads(workloads, lines):
+        return lines
+    if len(lines) <= 1:
+        return []
+    half = len(lines) // 2
+    return _loadable(workloads, lines[:half]) + _loadable(workloads, lines[half:])
+
+
+def _loads(workloads: Path, lines: list[bytes]) -> bool:
+    """Whether MetaSchedule opens ``workloads`` with the records ``lines``."""
+    import tempfile
+
+    from ._tvm import ms
+
+    with tempfile.TemporaryDirectory() as tmp:
+        records = Path(tmp) / RECORDS
+        _write_lines(records, lines)
+        try:
+            ms.database.JSONDatabase(
+                path_workload=str(workloads), path_tuning_record=str(records), allow_missing=False
+            )
+        except Exception:  # noqa: BLE001 - any failure to load means "not loadable"
+            return False
+    return True
+
+
+def _records_dropped(path: Path, kept: list[bytes]) -> int:
+    total = sum(1 for line in (path / RECORDS).read_bytes().split(b"\n") if line.strip())
+    return total - len(kept)
+
+
+def _write_lines(path: Path, lines: list[bytes]) -> None:
+    """Replace ``path`` with ``lines`` atomically."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(b"".join(line + b"\n" for line in lines))
+    os.replace(tmp, path)
 
 
 def _parses(line: bytes) -> bool:
@@ -123,25 +183,51 @@ def readable(path: Path, cache: Path | None = None) -> Path:
 
 
 def open_readonly(paths: list[Path]) -> list:
-    """Databases to read from (shipped schedules, other models' records); unreadable ones skipped."""
-    from ._tvm import ms
-
+    """Databases to read from (shipped schedules, other models' records); unreadable ones skipped,
+    and records MetaSchedule cannot load left out."""
     dbs = []
     for path in paths:
         if not is_database(path):
             continue
         try:
             path = readable(path)
-            dbs.append(
-                ms.database.JSONDatabase(
-                    path_workload=str(path / WORKLOADS),
-                    path_tuning_record=str(path / RECORDS),
-                    allow_missing=False,
-                )
-            )
+            try:
+                dbs.append(_open_plain(path))
+            except Exception:  # noqa: BLE001 - a record it cannot replay: leave that one out
+                dbs.append(_open_loadable(path))
         except Exception as exc:  # noqa: BLE001 - a foreign database never breaks our run
             log.warning("skipping unreadable tuning database %s: %s", path, exc)
     return dbs
+
+
+def _open_plain(path: Path):
+    from ._tvm import ms
+
+    return ms.database.JSONDatabase(
+        path_workload=str(path / WORKLOADS),
+        path_tuning_record=str(path / RECORDS),
+        allow_missing=False,
+    )
+
+
+def _open_loadable(path: Path):
+    """The database in ``path`` without the records MetaSchedule cannot load, read from a
+    temporary copy (the original may be shipped, or another process's); it is read whole when
+    opened, so the copy goes at once."""
+    import shutil
+    import tempfile
+
+    kept = loadable_records(path) or []
+    log.warning(
+        "tuning database %s: %d record(s) MetaSchedule cannot load are left out",
+        path,
+        _records_dropped(path, kept),
+    )
+    with tempfile.TemporaryDirectory(prefix="tvmforge-db-") as tmp:
+        copy = Path(tmp)
+        shutil.copy(path / WORKLOADS, copy / WORKLOADS)
+        _write_lines(copy / RECORDS, kept)
+        return _open_plain(copy)
 
 
 def digest(work_dir: Path) -> str:
