@@ -141,7 +141,7 @@ def _parallelize(sch, block) -> bool:
         return False
     try:
         sch.parallel(sch.fuse(*loops) if len(loops) > 1 else loops[0])
-    except tvm.TVMError:  # e.g. a loop nest that is not a plain chain
+    except tvm.s_tir.schedule.ScheduleError:  # e.g. a loop nest that is not a plain chain
         return False
     return True
 
