@@ -70,42 +70,44 @@ def loadable_records(path: Path) -> list[bytes] | None:
     a build would then skip every record of the model. Halves are tried in turn, so finding a
     few bad records of n costs a few times log2(n) loads.
     """
-    lines = [line for line in (path / RECORDS).read_bytes().split(b"\n") if line.strip()]
+    lines = _record_lines(path)
     if _loads(path / WORKLOADS, lines) or not _loads(path / WORKLOADS, []):
         return None  # loads whole, or its workloads do not: no record can be judged
-    return _loadable(path / WORKLOADS, lines)
+    return _without_unloadable(path / WORKLOADS, lines)
 
 
-def _loadable(workloads: Path, lines: list[bytes]) -> list[bytes]:
-    if _loads(workloads, lines):
-        return lines
+def _without_unloadable(workloads: Path, lines: list[bytes]) -> list[bytes]:
+    """``lines`` (known not to load together) less the records that do not load alone."""
     if len(lines) <= 1:
         return []
     half = len(lines) // 2
-    return _loadable(workloads, lines[:half]) + _loadable(workloads, lines[half:])
+    return [
+        line
+        for part in (lines[:half], lines[half:])
+        for line in (part if _loads(workloads, part) else _without_unloadable(workloads, part))
+    ]
 
 
 def _loads(workloads: Path, lines: list[bytes]) -> bool:
     """Whether MetaSchedule opens ``workloads`` with the records ``lines``."""
     import tempfile
 
-    from ._tvm import ms
-
     with tempfile.TemporaryDirectory() as tmp:
         records = Path(tmp) / RECORDS
         _write_lines(records, lines)
         try:
-            ms.database.JSONDatabase(
-                path_workload=str(workloads), path_tuning_record=str(records), allow_missing=False
-            )
+            _json_database(workloads, records)
         except Exception:  # noqa: BLE001 - any failure to load means "not loadable"
             return False
     return True
 
 
+def _record_lines(path: Path) -> list[bytes]:
+    return [line for line in (path / RECORDS).read_bytes().split(b"\n") if line.strip()]
+
+
 def _records_dropped(path: Path, kept: list[bytes]) -> int:
-    total = sum(1 for line in (path / RECORDS).read_bytes().split(b"\n") if line.strip())
-    return total - len(kept)
+    return len(_record_lines(path)) - len(kept)
 
 
 def _write_lines(path: Path, lines: list[bytes]) -> None:
@@ -125,13 +127,15 @@ def _parses(line: bytes) -> bool:
 
 def open_database(work_dir: Path):
     """The JSON database in ``work_dir``, created if missing (call ``repair`` first)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return _json_database(work_dir / WORKLOADS, work_dir / RECORDS, allow_missing=True)
+
+
+def _json_database(workloads: Path, records: Path, allow_missing: bool = False):
     from ._tvm import ms
 
-    work_dir.mkdir(parents=True, exist_ok=True)
     return ms.database.JSONDatabase(
-        path_workload=str(work_dir / WORKLOADS),
-        path_tuning_record=str(work_dir / RECORDS),
-        allow_missing=True,
+        path_workload=str(workloads), path_tuning_record=str(records), allow_missing=allow_missing
     )
 
 
@@ -192,22 +196,12 @@ def open_readonly(paths: list[Path]) -> list:
         try:
             path = readable(path)
             try:
-                dbs.append(_open_plain(path))
+                dbs.append(_json_database(path / WORKLOADS, path / RECORDS))
             except Exception:  # noqa: BLE001 - a record it cannot replay: leave that one out
                 dbs.append(_open_loadable(path))
         except Exception as exc:  # noqa: BLE001 - a foreign database never breaks our run
             log.warning("skipping unreadable tuning database %s: %s", path, exc)
     return dbs
-
-
-def _open_plain(path: Path):
-    from ._tvm import ms
-
-    return ms.database.JSONDatabase(
-        path_workload=str(path / WORKLOADS),
-        path_tuning_record=str(path / RECORDS),
-        allow_missing=False,
-    )
 
 
 def _open_loadable(path: Path):
@@ -227,7 +221,7 @@ def _open_loadable(path: Path):
         copy = Path(tmp)
         shutil.copy(path / WORKLOADS, copy / WORKLOADS)
         _write_lines(copy / RECORDS, kept)
-        return _open_plain(copy)
+        return _json_database(copy / WORKLOADS, copy / RECORDS)
 
 
 def digest(work_dir: Path) -> str:
