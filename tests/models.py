@@ -49,6 +49,23 @@ def conv_net(path: Path, batch: int | str = "N", seed: int = 0) -> Path:
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def conv_pool(path: Path, seed: int = 0) -> Path:
+    """Conv then a 3x3 max-pool over 64x64x16: the pooling is a large TVM loop nest."""
+    w = np.random.default_rng(seed).standard_normal((16, 3, 3, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "conv_pool",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 64, 64])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def mlp(path: Path, hidden: int = 64, seed: int = 1) -> Path:
     """MatMul + Add + Relu + MatMul with two outputs (logits and hidden), batch 4."""
     rng = np.random.default_rng(seed)

@@ -169,29 +169,6 @@ def test_kernels_onednn_runs_every_site_in_onednn_and_a_service_loads_it(
     assert done.stdout.strip() == "(1, 8, 14, 14)"
 
 
-def _conv_pool(path: Path) -> Path:
-    """Conv (oneDNN) then a 3x3 max-pool over 64x64x16 (TVM, a parallel default schedule)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = np.random.default_rng(0).standard_normal((16, 3, 3, 3)).astype(np.float32)
-    nodes = [
-        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-        helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "conv_pool",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 64, 64])],
-        [numpy_helper.from_array(w, "w")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8  # what onnxruntime reads
-    onnx.save(model, str(path))
-    return path
-
-
 def test_tvm_parallel_loops_share_onednn_openmp_team(tmp_path: Path) -> None:
     """An artifact linking oneDNN runs TVM's parallel loops on OpenMP: the redirect finds them,
     and several threads, each with its own VM, still compute onnxruntime's outputs."""
@@ -200,7 +177,7 @@ def test_tvm_parallel_loops_share_onednn_openmp_team(tmp_path: Path) -> None:
     from tvmforge.session import Session
     from tvmforge.validation import make_feeds, onnxruntime_outputs
 
-    model = _conv_pool(tmp_path / "conv_pool.onnx")
+    model = models.conv_pool(tmp_path / "conv_pool.onnx")
     artifact = tvmforge.compile(model, tmp_path / "m.so", kernels="onednn", schedules_dir=None)
     assert artifact.manifest["requires"]["parallel"] == "openmp"
     session = Session(artifact.library, threads=2)
