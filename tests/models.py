@@ -128,6 +128,17 @@ def single_matmul(path: Path, n: int = 64) -> Path:
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def identity(path: Path) -> Path:
+    """Identity of a 2x3x4 input: the compiled model returns its input tensor itself."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])],
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def custom_ops(path: Path) -> Path:
     """A model using two operators no converter handles (custom domain ops)."""
     nodes = [

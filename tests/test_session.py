@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from tests import models
 from tests.conftest import subprocess_env
 from tvmforge import ArtifactError, FeedError, Session
 from tvmforge.validation import make_feeds
@@ -67,6 +68,38 @@ def test_read_only_aligned_inputs_run(built_mlp: Path) -> None:
         feeds[name] = frozen
     for a, b in zip(session.run(None, feeds), expected, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _unaligned(value: np.ndarray) -> np.ndarray:
+    """A copy of ``value`` 4 bytes past a 64-byte boundary."""
+    buffer = np.empty(value.nbytes + 68, np.uint8)
+    start = -buffer.ctypes.data % 64 + 4
+    copy = buffer[start : start + value.nbytes].view(value.dtype).reshape(value.shape)
+    copy[...] = value
+    return copy
+
+
+def test_unaligned_inputs_reuse_a_buffer_safely(built_mlp: Path, tmp_path: Path) -> None:
+    """Unaligned inputs are copied into a buffer kept for the next run; every run sees its own
+    values, and an output that is a view of that buffer is not overwritten by the next run."""
+    session = Session(built_mlp)
+    runs = [make_feeds(session.input_specs, seed=s) for s in (3, 4)]
+    expected = [session.run(None, feeds) for feeds in runs]
+    for feeds, want in zip(runs + runs, expected + expected, strict=True):
+        got = session.run(None, {n: _unaligned(v) for n, v in feeds.items()})
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+    import tvmforge
+
+    library = tmp_path / "identity.so"
+    tvmforge.compile(models.identity(tmp_path / "identity.onnx"), library, target="host",
+                     tuning_dir=tmp_path / "tuning_logs")  # fmt: skip
+    identity = Session(library)
+    values = [np.arange(24, dtype=np.float32).reshape(2, 3, 4) * k for k in (1, 2)]
+    held = [identity.run(None, {"x": _unaligned(v)})[0] for v in values]
+    for got, value in zip(held, values, strict=True):
+        np.testing.assert_array_equal(got, value)
 
 
 def test_feed_errors_are_reported_together(built_mlp: Path) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from . import manifest
 from .errors import ArtifactError, FeedError
 from .targets import cuda_device_arch
-from .types import ONNX_TYPE_NAMES, TensorSpec, from_storage, to_storage
+from .types import ONNX_TYPE_NAMES, STORAGE, TensorSpec, from_storage, to_storage
 
 #: Byte alignment TVM's compiled code assumes for tensor data.
 _ALIGN = 64
@@ -50,6 +50,10 @@ class Session:
         manifest.check_loadable(self.path, self.manifest, tvm.__version__)
         self._inputs = manifest.tensor_specs(self.manifest, "inputs")
         self._outputs = manifest.tensor_specs(self.manifest, "outputs")
+        self._input_names = [spec.name for spec in self._inputs]
+        self._input_dtypes = [np.dtype(spec.dtype) for spec in self._inputs]
+        self._output_names = [spec.name for spec in self._outputs]
+        self._output_dtypes = {spec.name: spec.dtype for spec in self._outputs}
         self._cuda = self.manifest["requires"].get("cuda_arch") is not None
         if self._cuda and cuda_device_arch() is None:
             raise ArtifactError(
@@ -87,30 +91,32 @@ class Session:
     def run(
         self, output_names: Sequence[str] | None, input_feed: Mapping[str, np.ndarray]
     ) -> list[np.ndarray]:
-        """Run the model; ``output_names=None`` returns every output, in manifest order.
+        """Run the model; ``output_names`` None or empty returns every output, in manifest order.
 
         Raises:
             FeedError: missing, unknown, mis-shaped or mis-typed feeds (all listed at once), or
                 an unknown output name.
         """
-        args = self._check_feeds(input_feed)
-        names = [o.name for o in self._outputs]
-        wanted = list(output_names) if output_names else names
-        unknown = [n for n in wanted if n not in names]
+        arrays = self._check_feeds(input_feed)
+        wanted = list(output_names) if output_names else self._output_names
+        unknown = [n for n in wanted if n not in self._output_dtypes]
         if unknown:
-            raise FeedError(f"unknown output(s) {unknown}; outputs are {names}")
-        import tvm.runtime
-
-        vm = self._vm()
+            raise FeedError(f"unknown output(s) {unknown}; outputs are {self._output_names}")
+        state = self._thread_state()
         if self._cuda:
-            result = vm["main"](*(tvm.runtime.tensor(a, self._device()) for a in args))
+            import tvm.runtime
+
+            result = state.main(*(tvm.runtime.tensor(a, self._device()) for a in arrays))
         else:
-            result = vm["main"](*(_host_tensor(a) for a in args))
+            result = state.main(*(state.inputs.tensor(i, a) for i, a in enumerate(arrays)))
         values = [result] if len(self._outputs) == 1 else list(result)
-        by_name = dict(zip(names, values, strict=True))
-        dtypes = {o.name: o.dtype for o in self._outputs}
-        to_numpy = (lambda t: t.numpy()) if self._cuda else _host_array
-        return [from_storage(to_numpy(by_name[n]), dtypes[n]) for n in wanted]
+        if self._cuda:
+            outputs = [v.numpy() for v in values]
+        else:
+            outputs = [_host_array(v) for v in values]
+            state.inputs.release_shared(outputs)
+        by_name = dict(zip(self._output_names, outputs, strict=True))
+        return [from_storage(by_name[n], self._output_dtypes[n]) for n in wanted]
 
     def _device(self):
         import tvm
@@ -119,12 +125,12 @@ class Session:
 
     def virtual_machine(self):
         """The calling thread's TVM VirtualMachine (for instrumentation, as the profiler does)."""
-        return self._vm()
+        return self._thread_state().vm
 
-    def _vm(self):
-        """One VirtualMachine per calling thread over the one loaded module."""
-        vm = getattr(self._local, "vm", None)
-        if vm is None:
+    def _thread_state(self) -> _ThreadState:
+        """One VirtualMachine (and input buffers) per calling thread over the one loaded module."""
+        state = getattr(self._local, "state", None)
+        if state is None:
             import tvm.runtime
             from tvm.runtime.vm import VirtualMachine
 
@@ -135,55 +141,86 @@ class Session:
                 use_openmp(self._module, self.threads)
             devices = [self._device(), tvm.cpu(0)] if self._cuda else [tvm.cpu(0)]
             vm = VirtualMachine(self._module, devices)
-            self._local.vm = vm
-        return vm
+            state = self._local.state = _ThreadState(vm, vm["main"], _AlignedInputs())
+        return state
 
     def _check_feeds(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         problems = []
-        names = [spec.name for spec in self._inputs]
+        names = self._input_names
         missing = [n for n in names if n not in feeds]
         if missing:
             problems.append(f"missing input(s) {missing}")
-        extra = [n for n in feeds if n not in names]
-        if extra:
+        if len(feeds) + len(missing) != len(names):
+            extra = [n for n in feeds if n not in names]
             problems.append(f"unknown input(s) {extra} (inputs are {names})")
         arrays = []
-        for spec in self._inputs:
+        for spec, dtype in zip(self._inputs, self._input_dtypes, strict=True):
             if spec.name not in feeds:
                 continue
             value = np.asarray(feeds[spec.name])
-            if value.dtype != np.dtype(spec.dtype):
+            if value.dtype != dtype:
                 problems.append(f"input '{spec.name}' must be {spec.dtype} (got {value.dtype})")
-            if tuple(value.shape) != spec.shape:
+            if value.shape != spec.shape:
                 problems.append(
                     f"input '{spec.name}' must have shape {list(spec.shape)} (got {list(value.shape)}); "
                     "recompile with --input-shape for other shapes"
                 )
             # reshape keeps 0-d scalars; stored types (float8, int4, ...) travel as bytes
-            arrays.append(to_storage(np.ascontiguousarray(value).reshape(value.shape)))
+            value = np.ascontiguousarray(value).reshape(value.shape)
+            arrays.append(to_storage(value) if spec.dtype in STORAGE else value)
         if problems:
             raise FeedError("; ".join(problems))
         return arrays
 
 
-def _host_tensor(array: np.ndarray):
-    """``array`` as a TVM tensor without a copy when it is 64-byte aligned (as compiled code
-    assumes) and writeable (DLPack cannot mark a tensor read-only), else copied into an aligned
-    buffer: a copy per run cost tinynet 15 us of 190. Empty arrays and dtypes numpy's DLPack
-    does not know (bfloat16) are copied by TVM."""
-    import tvm_ffi
+@dataclass(slots=True)
+class _ThreadState:
+    """What each calling thread owns: its VirtualMachine, ``main`` looked up once, its inputs."""
 
-    if array.nbytes == 0 or array.dtype.kind not in "biufc":
-        import tvm.runtime
+    vm: Any
+    main: Any
+    inputs: _AlignedInputs
 
-        return tvm.runtime.tensor(array)
-    if array.ctypes.data % _ALIGN or not array.flags.writeable:
-        buffer = np.empty(array.nbytes + _ALIGN, np.uint8)
-        start = -buffer.ctypes.data % _ALIGN
-        aligned = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
-        aligned[...] = array
-        array = aligned
-    return tvm_ffi.from_dlpack(array, require_alignment=_ALIGN)
+
+class _AlignedInputs:
+    """Inputs as TVM tensors: the caller's memory when it is 64-byte aligned (as compiled code
+    assumes) and writeable (DLPack cannot mark a tensor read-only), else a copy in a buffer kept
+    for the next run (allocating one per run cost tinynet 5 us of 110). Empty arrays and dtypes
+    numpy's DLPack does not know (bfloat16) are copied by TVM."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[int, tuple[np.ndarray, Any]] = {}
+
+    def tensor(self, index: int, array: np.ndarray):
+        """Input ``index`` of this run as a TVM tensor."""
+        import tvm_ffi
+
+        if array.nbytes == 0 or array.dtype.kind not in "biufc":
+            import tvm.runtime
+
+            return tvm.runtime.tensor(array)
+        if array.flags.writeable:
+            shared = tvm_ffi.from_dlpack(array)
+            if shared.data_ptr() % _ALIGN == 0:
+                return shared
+        kept = self._buffers.get(index)
+        if kept is None:
+            buffer = np.empty(array.nbytes + _ALIGN, np.uint8)
+            start = -buffer.ctypes.data % _ALIGN
+            buffer = buffer[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+            kept = self._buffers[index] = (
+                buffer,
+                tvm_ffi.from_dlpack(buffer, require_alignment=_ALIGN),
+            )
+        np.copyto(kept[0], array)
+        return kept[1]
+
+    def release_shared(self, outputs: list[np.ndarray]) -> None:
+        """Drop the buffers an output shares memory with (a reshape returns its input's memory),
+        so the next run cannot overwrite a result the caller holds."""
+        for index, (buffer, _) in list(self._buffers.items()):
+            if any(np.may_share_memory(buffer, out) for out in outputs):
+                del self._buffers[index]
 
 
 def _host_array(tensor) -> np.ndarray:
