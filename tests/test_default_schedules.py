@@ -51,6 +51,17 @@ def _run(func, args):
     return args[-1].numpy()
 
 
+def _assert_same_results(naive, scheduled) -> None:
+    """``scheduled`` computes what ``naive`` does, on random inputs."""
+    from tvmforge._tvm import random_tensor
+
+    rng = np.random.default_rng(0)
+    args = [random_tensor(p.ty, rng) for p in naive.params]
+    want = _run(naive, args)
+    got = _run(scheduled, [*args[:-1], random_tensor(naive.params[-1].ty, rng)])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def _primfuncs(mod):
     from tvmforge._tvm import tvm
 
@@ -64,7 +75,6 @@ def _scheduled(func) -> bool:
 @pytest.mark.parametrize(("build", "expect_scheduled"), [(_hard_swish, True),
                                                           (_unit_matmul_add, False)])  # fmt: skip
 def test_default_schedule_applies_where_safe_and_keeps_numerics(build, expect_scheduled) -> None:
-    from tvmforge._tvm import random_tensor
     from tvmforge.default_schedules import apply_default_schedules
 
     mod = _lowered(build)
@@ -74,11 +84,7 @@ def test_default_schedule_applies_where_safe_and_keeps_numerics(build, expect_sc
     assert elementwise
     for name in elementwise:
         assert _scheduled(scheduled[name]) == expect_scheduled, name
-        rng = np.random.default_rng(0)
-        args = [random_tensor(p.ty, rng) for p in naive[name].params]
-        want = _run(naive[name], args)
-        got = _run(scheduled[name], [*args[:-1], random_tensor(naive[name].params[-1].ty, rng)])
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        _assert_same_results(naive[name], scheduled[name])
 
 
 def _parallel_record(func):
@@ -143,7 +149,6 @@ def _max_pool(op, x):
     (_hard_swish, (2, 8, 8, 16), False),  # 2k: a launch would cost more than the work
 ])  # fmt: skip
 def test_large_loop_nests_run_in_parallel(build, shape, parallel: bool) -> None:
-    from tvmforge._tvm import random_tensor
     from tvmforge.default_schedules import apply_default_schedules
 
     mod = _lowered(build, shape)
@@ -151,11 +156,28 @@ def test_large_loop_nests_run_in_parallel(build, shape, parallel: bool) -> None:
     scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
     for name, func in naive.items():
         assert ("T.parallel" in scheduled[name].script()) == parallel, name
-        rng = np.random.default_rng(0)
-        args = [random_tensor(p.ty, rng) for p in func.params]
-        want = _run(func, args)
-        got = _run(scheduled[name], [*args[:-1], random_tensor(func.params[-1].ty, rng)])
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        _assert_same_results(func, scheduled[name])
+
+
+def _global_mean(op, x):
+    return op.mean(x, axis=[1, 2], keepdims=True)
+
+
+@pytest.mark.parametrize(("build", "shape", "reordered"), [
+    (_global_mean, (1, 40, 40, 96), True),  # each channel summed over H and W
+    (_max_pool, (1, 14, 14, 64), True),  # to 7x7: too few outer rows to share out
+    (_max_pool, (1, 56, 56, 64), False),  # to 28x28: the 3x3 window stays innermost
+])  # fmt: skip
+def test_reductions_over_outer_dims_read_memory_in_order(build, shape, reordered: bool) -> None:
+    """Channels (NHWC's contiguous dim) move inside the reduction loops, the init hoisted out."""
+    from tvmforge.default_schedules import apply_default_schedules
+
+    mod = _lowered(build, shape)
+    naive = _primfuncs(mod)
+    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
+    for name, func in naive.items():
+        assert ("_init" in scheduled[name].script()) == reordered, name
+        _assert_same_results(func, scheduled[name])
 
 
 def test_a_record_slower_than_the_naive_form_gives_way(monkeypatch: pytest.MonkeyPatch) -> None:

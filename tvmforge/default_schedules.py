@@ -108,7 +108,12 @@ class _CpuDefault(dlight.ScheduleRule):
             blocks = dlight.try_inline(sch, blocks)  # pops what it inlines from ``blocks``
             changed = len(blocks) < before
         for block in blocks:
-            changed |= _parallelize(sch, block)
+            reordered = _reduce_along_memory(sch, block)
+            changed |= _parallelize(sch, reordered or block.iters)
+            if reordered is not None:  # hoist the init out (after the fuse, which it would stop)
+                first = next(it for it in reordered if it.kind == "R")
+                sch.decompose_reduction(block.block_rv, first.loop_rv)
+                changed = True
         return sch if changed else None
 
 
@@ -118,11 +123,10 @@ PARALLEL_MIN_ITERATIONS = 16384
 _PARALLEL_CHUNKS = 64
 
 
-def _parallelize(sch, block) -> bool:
-    """Fuse ``block``'s leading spatial loops (until there are enough chunks) and run them in
-    parallel, when its whole nest is large and static; the inner loops stay for LLVM to
-    vectorize."""
-    iters = block.iters
+def _parallelize(sch, iters) -> bool:
+    """Fuse a block's leading spatial loops (``iters``: its iterators, outer to inner) until
+    there are enough chunks, and run them in parallel, when its whole nest is large and static;
+    the inner loops stay for LLVM to vectorize."""
     if not iters or any(not isinstance(it.dom, int) for it in iters):
         return False
     if int(np.prod([it.dom for it in iters])) < PARALLEL_MIN_ITERATIONS:
@@ -140,6 +144,37 @@ def _parallelize(sch, block) -> bool:
     except tvm.s_tir.schedule.ScheduleError:  # e.g. a loop nest that is not a plain chain
         return False
     return True
+
+
+def _reduce_along_memory(sch, block) -> list | None:
+    """Move a reduction's last spatial loop innermost when that loop walks the contiguous last
+    dimension of what it reads and the reduction walks outer ones; returns the iterators in
+    their new order, or None when the block is left as it was.
+
+    A global average pool over NHWC as written sums each channel over H and W, a stride of C
+    floats per step: PP-OCRv4's over its 160x160x96 map took 13.2 ms (5.8 on two threads)
+    where channels innermost, consecutive floats LLVM vectorizes, take 0.32 ms; pooling to 7x7
+    maps ran 3-4x faster too. Only where the other spatial loops give fewer than
+    ``_PARALLEL_CHUNKS`` parallel chunks: 3x3 max-pools over larger maps ran up to 1.4x slower.
+    """
+    iters = block.iters
+    spatial = [it for it in iters if it.kind == "S"]
+    if not spatial or iters[-1].kind != "R" or any(it.kind not in "SR" for it in iters):
+        return None
+    inner = spatial[-1]
+    if any(not isinstance(it.dom, int) for it in iters):
+        return None
+    if int(np.prod([it.dom for it in spatial[:-1]])) >= _PARALLEL_CHUNKS:
+        return None  # enough outer work (a 3x3 max-pool): the window in registers measured faster
+    reads = sch.get(block.block_rv).reads
+    if not any(len(r.region) and r.region[-1].min.same_as(inner.var) for r in reads):
+        return None
+    reductions = [it for it in iters if it.kind == "R"]
+    try:
+        sch.reorder(*(it.loop_rv for it in reductions), inner.loop_rv)
+    except tvm.s_tir.schedule.ScheduleError:
+        return None
+    return spatial[:-1] + reductions + [inner]
 
 
 def _elementwise(sch, block) -> bool:
