@@ -136,13 +136,16 @@ def lower(graph, preset: TargetPreset):
 
 
 def _fast_math():
-    """A pass replacing float32 ``erf`` (GELU's) and softmax with TVM's ``fast_erf`` and
-    ``fast_softmax``, and ``power`` by a constant multiple of 1/4 with square roots and products.
+    """A pass replacing float32 ``erf`` (GELU's), softmax, sigmoid and tanh with forms built on
+    TVM's ``fast_erf``, ``fast_exp`` and ``fast_tanh``, and ``power`` by a constant multiple of
+    1/4 with square roots and products.
 
-    TVM lowers ``erf``, ``exp`` and ``power`` to a scalar libm call per element that LLVM cannot
-    vectorize: BERT-base's 12 GELUs took 25 ms and its softmaxes 17 ms of 175, and Inception-v1's
-    two local response norms (``x / (k + a * sum(x^2)) ^ 0.75``) 2.5 ms of 16. The fast forms are
-    vectorizable polynomials (Eigen's erf), within about 1e-7 in float32; ``sqrt`` is exact, so
+    TVM lowers ``erf``, ``exp``, ``tanh`` and ``power`` to a scalar libm call per element that
+    LLVM cannot vectorize: BERT-base's 12 GELUs took 25 ms and its softmaxes 17 ms of 175,
+    Inception-v1's two local response norms (``x / (k + a * sum(x^2)) ^ 0.75``) 2.5 ms of 16 and
+    PP-OCRv4's final 640x640 sigmoid 0.6 ms. The fast forms are vectorizable polynomials (Eigen's
+    erf), within about 1e-7 in float32 (``fast_exp`` saturates beyond +-88, where a sigmoid is
+    0 or 1 and ``tanh`` +-1 in float32 anyway); ``sqrt`` is exact, so
     ``x^0.75 = sqrt(x) * sqrt(sqrt(x))`` is within a few ulp of ``powf``. Softmax subtracts its
     maximum first, so ``fast_exp``'s clamp at -88 changes nothing measurable."""
     from tvm import topi
@@ -162,6 +165,10 @@ def _fast_math():
                 return self.builder_.call_te(topi.nn.fast_softmax, call.args[0], call.attrs.axis)
             if name == "relax.power":
                 return _power_by_roots(call)
+            if name == "relax.sigmoid":
+                return self.builder_.call_te(_fast_sigmoid, call.args[0])
+            if name == "relax.tanh":
+                return self.builder_.call_te(topi.fast_tanh, call.args[0])
             return call
 
     @tvm.transform.module_pass(opt_level=0, name="TvmforgeFastMath")
@@ -169,6 +176,13 @@ def _fast_math():
         return rewrite_functions(mod, FastMath(mod))
 
     return fast_math
+
+
+def _fast_sigmoid(x):
+    """``1 / (1 + fast_exp(-x))`` as a TE tensor."""
+    from tvm import topi
+
+    return topi.divide(1.0, topi.add(1.0, topi.fast_exp(topi.negative(x))))
 
 
 #: ``power`` exponents rewritten, in quarters: up to x^4 (LRN's 0.75, squares, cubes, roots).

@@ -11,6 +11,8 @@ from onnx import TensorProto, helper, numpy_helper
 from tests.convert.conftest import assert_matches_onnxruntime, one_node_model
 from tvmforge.errors import UnsupportedOperatorError
 
+F32 = TensorProto.FLOAT
+
 
 def test_elu_float16(tmp_path: Path) -> None:
     node = helper.make_node("Elu", ["x"], ["y"], alpha=0.7)
@@ -70,3 +72,20 @@ def test_swish(tmp_path: Path) -> None:
     model = one_node_model(node, [("x", f, [3, 4])], [("y", f, [3, 4])], opset=24)
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     assert_matches_onnxruntime(model, {"x": x}, tmp_path)
+
+
+@pytest.mark.parametrize("op", ["Sigmoid", "Tanh"])
+def test_sigmoid_and_tanh_run_vectorizable_and_match(op: str, tmp_path: Path) -> None:
+    """Float32 sigmoid and tanh lower to TVM's polynomial fast_exp / fast_tanh, not a libm call
+    per element, and still match onnxruntime out to where they saturate."""
+    from tvmforge.api import CompileOptions, prepare
+
+    node = helper.make_node(op, ["x"], ["y"])
+    model = one_node_model(node, [("x", F32, [4, 64])], [("y", F32, [4, 64])], opset=13)
+    x = np.random.default_rng(0).uniform(-12, 12, (4, 64)).astype(np.float32)
+    x[0, :6] = [-100.0, -30.0, -1e-6, 0.0, 30.0, 100.0]
+    assert_matches_onnxruntime(model, {"x": x}, tmp_path, rtol=1e-5, atol=1e-6)
+    script = prepare(
+        tmp_path / "model.onnx", CompileOptions(target="host", track=False)
+    ).mod.script()
+    assert "T.exp(" not in script and "T.tanh(" not in script and "T.sigmoid(" not in script
