@@ -1,8 +1,8 @@
 """Find the operators a library kernel can run, and hand the chosen ones to it.
 
 A *site* is a chain in the graph's dataflow that starts at an anchor, an NHWC ``conv2d`` with
-constant OHWI weights, an NCHW ``conv2d_transpose`` with constant IOHW weights (TVM's layout
-pass keeps those in NCHW) or a 2-D ``matmul`` with a constant weight (a dense layer), then
+constant OHWI weights, an NHWC ``conv2d_transpose`` with constant IOHW weights or a 2-D
+``matmul`` with a constant weight (a dense layer), then
 optionally ``add`` of a constant bias, ``add`` of a residual tensor (convolutions), and
 ``relu`` or a clip (``maximum`` then ``minimum`` with constants), each intermediate used only
 by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
@@ -31,7 +31,7 @@ class Site:
 
     kind: str  # "conv2d", "conv2d_transpose", "dense" or "batch_matmul"
     bindings: tuple  # relax VarBindings: anchor, [bias add], [residual add], [activation]
-    #: relax Vars read at run time: the input (NHWC, NCHW for conv2d_transpose, (M, K) for
+    #: relax Vars read at run time: the input (NHWC for convolutions, (M, K) for
     #: dense, (..., M, K) for batch_matmul), then the residual or batch_matmul's (..., K, N)
     inputs: tuple
     weight: np.ndarray | None  # OHWI for conv2d, IOHW for conv2d_transpose, (K, N) for dense
@@ -147,7 +147,6 @@ def _match(binding, by_var, users) -> Site | None:
     if anchor is None:
         return None
     kind, data, w, channels, anchor_attrs = anchor
-    channel_axis = -3 if kind == "conv2d_transpose" else -1  # NCHW or NHWC
     chain = [binding]
     bias = np.zeros(channels, "float32")
     residual = None
@@ -155,9 +154,7 @@ def _match(binding, by_var, users) -> Site | None:
     nxt = _sole_user(chain[-1], by_var, users)
     if nxt is not None and _is_op(nxt.value, "relax.add"):
         const = _other_operand(nxt.value, chain[-1].var)
-        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(
-            const, channels, channel_axis
-        ):
+        if isinstance(const, tvm.ir.expr.Constant) and _is_channel_vector(const, channels):
             bias = _const_numpy(const).reshape(-1).astype("float32")
             chain.append(nxt)
             nxt = _sole_user(chain[-1], by_var, users)
@@ -206,7 +203,7 @@ def _conv2d(call):
 
 
 def _conv2d_transpose(call):
-    """(kind, data, IOHW weight, out channels, attrs) of an eligible NCHW conv2d_transpose.
+    """(kind, data, IOHW weight, out channels, attrs) of an eligible NHWC conv2d_transpose.
 
     The output padding is folded into the bottom/right padding, as oneDNN takes it.
     """
@@ -219,9 +216,9 @@ def _conv2d_transpose(call):
     pads = [int(p) for p in attrs.padding]
     extra = [int(p) for p in attrs.output_padding]
     if (
-        attrs.data_layout != "NCHW"
+        attrs.data_layout != "NHWC"
         or attrs.kernel_layout != "IOHW"
-        or attrs.out_layout not in ("", "NCHW")
+        or attrs.out_layout not in ("", "NHWC")
         or int(attrs.groups) != 1
         or not isinstance(weight, tvm.ir.expr.Constant)
         or not _static_f32(data)
@@ -319,7 +316,7 @@ def _scalar_const(expr) -> float | None:
     return float(value.reshape(-1)[0]) if value.size == 1 else None
 
 
-def _is_channel_vector(const, channels: int, axis: int) -> bool:
-    """Whether ``const`` holds one value per channel, laid along ``axis`` of the output."""
+def _is_channel_vector(const, channels: int) -> bool:
+    """Whether ``const`` holds one value per channel, laid along the output's last axis."""
     shape = [int(d) for d in const.ty.shape]
-    return int(np.prod(shape)) == channels and len(shape) >= -axis and shape[axis] == channels
+    return int(np.prod(shape)) == channels and len(shape) >= 1 and shape[-1] == channels

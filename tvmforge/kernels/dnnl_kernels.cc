@@ -1,5 +1,5 @@
 // oneDNN kernels with fused epilogues, callable from a Relax graph via call_dps_packed:
-// 2-D convolution (NHWC), 2-D transposed convolution (NCHW), dense layers (x @ W + b) and
+// 2-D convolution and transposed convolution (NHWC), dense layers (x @ W + b) and
 // batched matrix products of two run-time tensors (attention's Q @ K^T and P @ V).
 //
 // Activations are NHWC (oneDNN picks its brgconv kernels for them), weights OHWI as TVM's
@@ -14,9 +14,9 @@
 //            dilation_w, groups, activation (0 none, 1 relu, 2 clip), clip (a float32 tensor
 //            of its min and max: a module constant, where float scalars would cost the VM a
 //            call each per run).
-//   tvmforge_dnnl_conv2d_transpose(src (NCHW), weight (IOHW), bias, stride_h, stride_w, pad_top,
+//   tvmforge_dnnl_conv2d_transpose(src (NHWC), weight (IOHW), bias, stride_h, stride_w, pad_top,
 //            pad_left, pad_bottom, pad_right, dilation_h, dilation_w, activation, clip,
-//            dst (NCHW)); output padding is folded into pad_bottom/pad_right.
+//            dst (NHWC)); output padding is folded into pad_bottom/pad_right.
 //   tvmforge_dnnl_dense(src (M, K), weight (K, N), bias (N), activation, clip, dst)
 //   tvmforge_dnnl_batch_matmul(a (..., M, K), b (..., K, N), dst (..., M, N)); the leading
 //            dims, equal in a and b, form one batch.
@@ -77,10 +77,6 @@ void check_f32(const TensorView& t, const char* what) {
 memory::desc nhwc_desc(const TensorView& t) {
   auto d = dims_of(t);
   return memory::desc({d[0], d[3], d[1], d[2]}, memory::data_type::f32, memory::format_tag::nhwc);
-}
-
-memory::desc nchw_desc(const TensorView& t) {
-  return memory::desc(dims_of(t), memory::data_type::f32, memory::format_tag::nchw);
 }
 
 memory::desc vector_desc(int64_t n) {
@@ -274,8 +270,8 @@ void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh,
   auto sig = signature(1, {&src, &w, &dst}, a);
   Entry& e = cached(sig, w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
-    entry->src_md = nchw_desc(src);
-    entry->dst_md = nchw_desc(dst);
+    entry->src_md = nhwc_desc(src);
+    entry->dst_md = nhwc_desc(dst);
     entry->bias_md = vector_desc(w.shape()[1]);
     memory::desc user_w = iohw_desc(w);
     dnnl::deconvolution_forward::primitive_desc pd(
