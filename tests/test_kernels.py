@@ -232,18 +232,35 @@ def test_thread_pool_does_not_pin_the_process() -> None:
     assert done.stdout.strip() == str(len(os.sched_getaffinity(0)))
 
 
+class _FakeDb:
+    """A tuning database whose best record of every task runs in ``secs``."""
+
+    def __init__(self, secs: float) -> None:
+        self.secs = secs
+
+    def get_top_k(self, _workload, _k):
+        return [type("Rec", (), {"run_secs": [self.secs]})()]
+
+
+@pytest.mark.parametrize(("first_s", "library_us", "rounds"), [
+    (500e-6, 100.0, [1]),  # 5x behind the library after one trial: the floor stops there
+    (200e-6, 100.0, [1, 7]),  # 2x: within reach of a search, the floor goes on
+    (500e-6, None, [8]),  # no library kernel for the task: the whole floor at once
+])  # fmt: skip
+def test_floor_stops_where_the_library_is_far_ahead(first_s, library_us, rounds) -> None:
+    from tvmforge.tuning import _first_pass, _Task
+
+    task = _Task(extracted=None, name="conv", weight=1, flops=1.0, library_us=library_us)
+    calls: list[int] = []
+    _first_pass(_FakeDb(first_s), task, 8, lambda _task, n: calls.append(n))
+    assert calls == rounds
+
+
 def test_library_won_task_gets_no_rounds_past_its_floor() -> None:
     from tvmforge.tuning import _library_wins, _Task
 
-    class FakeDb:
-        def __init__(self, secs: float) -> None:
-            self.secs = secs
-
-        def get_top_k(self, _workload, _k):
-            return [type("Rec", (), {"run_secs": [self.secs]})()]
-
     task = _Task(extracted=None, name="conv", weight=1, flops=1.0, library_us=100.0)
-    assert _library_wins(FakeDb(200e-6), task)  # TVM 2x slower: leave it to the library
-    assert not _library_wins(FakeDb(120e-6), task)  # within reach: keep tuning
+    assert _library_wins(_FakeDb(200e-6), task)  # TVM 2x slower: leave it to the library
+    assert not _library_wins(_FakeDb(120e-6), task)  # within reach: keep tuning
     task.library_us = None
-    assert not _library_wins(FakeDb(1.0), task)  # no library candidate: keep tuning
+    assert not _library_wins(_FakeDb(1.0), task)  # no library candidate: keep tuning

@@ -26,6 +26,10 @@ CONVERGED = 0.01
 #: A task whose best schedule is this much slower than the library kernel for its workload
 #: (measured before tuning) gets no rounds past its floor: the library will run it.
 LIBRARY_LEAD = 1.5
+#: A task whose first schedule is this much slower than the library kernel gets no more of its
+#: floor either: ResNet-50 from an empty database spent 20 of its 26 minutes on the floors of
+#: convolutions oneDNN then ran, every one 3-40x faster than TVM's schedules.
+LIBRARY_FAR_AHEAD = 3.0
 #: Per-candidate limits; generous because a worker's first build imports TVM on a busy machine.
 BUILD_TIMEOUT_S = 180
 RUN_TIMEOUT_S = 60
@@ -231,9 +235,8 @@ def tune(
         for task in order:  # pass 1: every task leaves the naive schedule
             # past the time budget, one trial each: a real schedule, not a search
             goal = 1 if _out_of_time(started, time_budget_s) else floor
-            need = goal - task.start_records
-            if need > 0 and task.name not in reused:
-                run_round(task, need)
+            if task.name not in reused:
+                _first_pass(db, task, goal - task.start_records, run_round)
         for task in order:  # pass 2: the rest of the budget, largest tasks first
             while not task.converged and not _library_wins(db, task):
                 need = min(ROUND, plan_of[task.name] - task.start_records - task.spent)
@@ -271,12 +274,22 @@ def _attach_library_times(tasks: list[_Task], library_us: Mapping[str, float]) -
         task.library_us = library_us.get(task_key(task.extracted.dispatched[0]["main"]))
 
 
-def _library_wins(db, task: _Task) -> bool:
-    """The library kernel is clearly faster than the best schedule found so far."""
+def _library_wins(db, task: _Task, lead: float = LIBRARY_LEAD) -> bool:
+    """The library kernel is ``lead`` times faster than the best schedule found so far."""
     best = _best_us(db, task)
-    return (
-        task.library_us is not None and best is not None and best > task.library_us * LIBRARY_LEAD
-    )
+    return task.library_us is not None and best is not None and best > task.library_us * lead
+
+
+def _first_pass(db, task: _Task, need: int, run_round) -> None:
+    """``need`` trials for ``task`` (``run_round(task, n)`` runs ``n``); where a library kernel
+    may run the task, one first, and no more when the library is ``LIBRARY_FAR_AHEAD`` ahead."""
+    if need > 0 and task.library_us is not None:
+        run_round(task, 1)
+        need -= 1
+        if _library_wins(db, task, LIBRARY_FAR_AHEAD):
+            return
+    if need > 0:
+        run_round(task, need)
 
 
 def _default_builder(preset: TargetPreset):
