@@ -159,6 +159,25 @@ def test_large_loop_nests_run_in_parallel(build, shape, parallel: bool) -> None:
         _assert_same_results(func, scheduled[name])
 
 
+def _max_pool_stride_1(op, x):
+    return op.nn.max_pool2d(x, pool_size=(3, 3), strides=(1, 1), padding=(1, 1), layout="NHWC")
+
+
+@pytest.mark.parametrize(("build", "inlined"), [(_max_pool, True), (_max_pool_stride_1, False)])
+def test_padding_is_inlined_into_strided_pools_only(build, inlined: bool) -> None:
+    """A 3x3/2 pool reads each input about twice: no padded copy. A 3x3/1 pool reads it 9
+    times, and a border check per read costs more than the copy."""
+    from tvmforge.default_schedules import apply_default_schedules
+
+    mod = _lowered(build, (1, 56, 56, 64))
+    naive = _primfuncs(mod)
+    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
+    for name, func in naive.items():
+        assert "pad_temp" in func.script()
+        assert ("pad_temp" not in scheduled[name].script()) == inlined, name
+        _assert_same_results(func, scheduled[name])
+
+
 def _global_mean(op, x):
     return op.mean(x, axis=[1, 2], keepdims=True)
 
