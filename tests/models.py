@@ -165,7 +165,8 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
     """One of each convolution the oneDNN kernel fuses, 1x16x28x28 input, outputs not saturated.
 
     Conv+bias+Relu; strided conv with asymmetric pads; depthwise conv + Clip(0, 6) (ReLU6);
-    1x1 conv + residual Add + Relu; dilated conv with no bias; a second output taps the middle.
+    1x1 conv + residual Add + Relu; 1x1 conv + Relu + residual Add; dilated conv with no bias;
+    a second output taps the middle.
     """
     rng = np.random.default_rng(seed)
 
@@ -180,6 +181,7 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
         arr("w3", 32, 1, 3, 3, scale=0.5), arr("b3", 32),
         arr("w4", 32, 32, 1, 1), arr("b4", 32),
         arr("w5", 8, 32, 3, 3),
+        arr("w6", 32, 32, 1, 1), arr("b6", 32),
         numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
         numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
     ]  # fmt: skip
@@ -192,7 +194,10 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
         helper.make_node("Conv", ["r3", "w4", "b4"], ["c4"]),
         helper.make_node("Add", ["c4", "c2"], ["s4"]),
         helper.make_node("Relu", ["s4"], ["middle"]),
-        helper.make_node("Conv", ["middle", "w5"], ["y"], dilations=[2, 2], pads=[2, 2, 2, 2]),
+        helper.make_node("Conv", ["middle", "w6", "b6"], ["c6"]),
+        helper.make_node("Relu", ["c6"], ["r6"]),
+        helper.make_node("Add", ["r6", "middle"], ["s6"]),
+        helper.make_node("Conv", ["s6", "w5"], ["y"], dilations=[2, 2], pads=[2, 2, 2, 2]),
     ]
     graph = helper.make_graph(
         nodes,

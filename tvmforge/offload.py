@@ -2,10 +2,10 @@
 
 A *site* is a chain in the graph's dataflow that starts at an anchor, an NHWC ``conv2d`` with
 constant OHWI weights, an NHWC ``conv2d_transpose`` with constant IOHW weights or a 2-D
-``matmul`` with a constant weight (a dense layer), then
-optionally ``add`` of a constant bias, ``add`` of a residual tensor (convolutions), and
-``relu`` or a clip (``maximum`` then ``minimum`` with constants), each intermediate used only
-by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
+``matmul`` with a constant weight (a dense layer), then optionally ``add`` of a constant bias,
+``add`` of a residual tensor (convolutions), and ``relu`` or a clip (``maximum`` then
+``minimum`` with constants), or the residual ``add`` after the activation instead, each
+intermediate used only by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
 fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dims (attention's
 ``Q @ K^T`` and ``P @ V``) is a site of its own, without an epilogue.
 """
@@ -21,8 +21,9 @@ import numpy as np
 
 from .kernels import FUNCTIONS
 
-#: Activation codes shared with dnnl_kernels.cc.
-_RELU, _CLIP = 1, 2
+#: Activation codes shared with dnnl_kernels.cc; ``_RESIDUAL_LAST`` is or-ed in when the
+#: residual is added after the activation (``relu(conv(x)) + y``), not before it.
+_RELU, _CLIP, _RESIDUAL_LAST = 1, 2, 4
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Site:
     """One chain: its bindings (first to last) and what the kernel needs."""
 
     kind: str  # "conv2d", "conv2d_transpose", "dense" or "batch_matmul"
-    bindings: tuple  # relax VarBindings: anchor, [bias add], [residual add], [activation]
+    #: relax VarBindings: anchor, [bias add], [residual add], [activation], [residual add]
+    bindings: tuple
     #: relax Vars read at run time: the input (NHWC for convolutions, (M, K) for
     #: dense, (..., M, K) for batch_matmul), then the residual or batch_matmul's (..., K, N)
     inputs: tuple
@@ -44,7 +46,7 @@ class Site:
 
     @property
     def residual(self):
-        """The tensor added before the activation (convolutions), or None."""
+        """The tensor added before (or, see ``_RESIDUAL_LAST``, after) the activation, or None."""
         return self.inputs[1] if self.weight is not None and len(self.inputs) > 1 else None
 
     @property
@@ -66,8 +68,11 @@ class Site:
         if self.kind == "batch_matmul":
             return f"batch_matmul {shape} * {'x'.join(str(d) for d in _dims(self.inputs[1]))}"
         weight = "x".join(str(d) for d in self.weight.shape)
-        epilogue = "+bias" + ("+res" if self.residual is not None else "")
-        act = {0: "", _RELU: " relu", _CLIP: " clip"}[int(self.attrs[-3])]
+        code = int(self.attrs[-3])
+        residual_first = self.residual is not None and not code & _RESIDUAL_LAST
+        epilogue = "+bias" + ("+res" if residual_first else "")
+        act = {0: "", _RELU: " relu", _CLIP: " clip"}[code & ~_RESIDUAL_LAST]
+        act += "+res" if code & _RESIDUAL_LAST else ""
         if self.kind == "dense":
             return f"dense {shape} * {weight} {epilogue}{act}"
         if self.kind == "conv2d_transpose":
@@ -139,7 +144,7 @@ def offload(mod, keys: Iterable[str]):
 
 def _match(binding, by_var, users) -> Site | None:
     """The chain starting at ``binding`` if it is an eligible anchor, else None."""
-    from ._tvm import relax, tvm
+    from ._tvm import tvm
 
     if _batch_matmul(binding.value):
         return Site("batch_matmul", (binding,), tuple(binding.value.args), None, None, ())
@@ -158,12 +163,10 @@ def _match(binding, by_var, users) -> Site | None:
             bias = _const_numpy(const).reshape(-1).astype("float32")
             chain.append(nxt)
             nxt = _sole_user(chain[-1], by_var, users)
-    if kind == "conv2d" and nxt is not None and _is_op(nxt.value, "relax.add"):
-        other = _other_operand(nxt.value, chain[-1].var)
-        if isinstance(other, relax.Var) and _same_tensor_type(other, chain[-1].var):
-            residual = other
-            chain.append(nxt)
-            nxt = _sole_user(chain[-1], by_var, users)
+    if kind == "conv2d" and _residual(nxt, chain[-1].var) is not None:
+        residual = _residual(nxt, chain[-1].var)
+        chain.append(nxt)
+        nxt = _sole_user(chain[-1], by_var, users)
     if nxt is not None and _is_op(nxt.value, "relax.nn.relu"):
         act = _RELU
         chain.append(nxt)
@@ -175,6 +178,12 @@ def _match(binding, by_var, users) -> Site | None:
             if hi_const is not None:  # ReLU6 and other clips
                 act, lo, hi = _CLIP, lo_const, hi_const
                 chain += [nxt, upper]
+    if kind == "conv2d" and residual is None and act:  # activation, then a residual add
+        after = _sole_user(chain[-1], by_var, users)
+        residual = _residual(after, chain[-1].var)
+        if residual is not None:
+            act |= _RESIDUAL_LAST
+            chain.append(after)
     inputs = (data,) if residual is None else (data, residual)
     return Site(kind, tuple(chain), inputs, w, bias, (*anchor_attrs, act, lo, hi))
 
@@ -296,6 +305,18 @@ def _sole_user(binding, by_var, users):
 def _other_operand(call, var):
     a, b = call.args
     return b if a.same_as(var) else a
+
+
+def _residual(binding, var):
+    """The other tensor of ``binding`` when it adds one of ``var``'s type to ``var``, else None."""
+    from ._tvm import relax
+
+    if binding is None or not _is_op(binding.value, "relax.add"):
+        return None
+    other = _other_operand(binding.value, var)
+    if isinstance(other, relax.Var) and not other.same_as(var) and _same_tensor_type(other, var):
+        return other
+    return None
 
 
 def _same_tensor_type(a, b) -> bool:

@@ -11,9 +11,9 @@
 //   tvmforge_dnnl_conv2d(src, weight, bias, attrs..., dst)
 //   tvmforge_dnnl_conv2d_add(src, weight, bias, residual, attrs..., dst)
 //     attrs: stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dilation_h,
-//            dilation_w, groups, activation (0 none, 1 relu, 2 clip), clip (a float32 tensor
-//            of its min and max: a module constant, where float scalars would cost the VM a
-//            call each per run).
+//            dilation_w, groups, activation (0 none, 1 relu, 2 clip; + 4 when conv2d_add adds
+//            the residual after it), clip (a float32 tensor of its min and max: a module
+//            constant, where float scalars would cost the VM a call each per run).
 //   tvmforge_dnnl_conv2d_transpose(src (NHWC), weight (IOHW), bias, stride_h, stride_w, pad_top,
 //            pad_left, pad_bottom, pad_right, dilation_h, dilation_w, activation, clip,
 //            dst (NHWC)); output padding is folded into pad_bottom/pad_right.
@@ -50,6 +50,7 @@ struct Entry {
   dnnl::primitive prim;
   memory weights;
   memory::desc src_md, dst_md, bias_md, res_md, scratch_md, weights_md;
+  int res_arg = 0;  // the residual's argument id, where there is one
 };
 
 // Operator kind, shapes and attributes; the weight pointer; whether a residual is added.
@@ -108,14 +109,26 @@ memory::desc any_layout(const memory::desc& md) {
   return memory::desc(md.get_dims(), memory::data_type::f32, memory::format_tag::any);
 }
 
+// Set in ``act`` when the residual is added after the activation, not before it.
+constexpr int64_t kResidualLast = 4;
+
+// oneDNN's argument id of the residual: the source of the first or the second post-op.
+int residual_arg(int64_t act) {
+  int index = (act & kResidualLast) ? 1 : 0;
+  return DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1;
+}
+
 dnnl::primitive_attr epilogue(const memory::desc* res_md, int64_t act, double lo, double hi) {
   dnnl::post_ops ops;
-  if (res_md != nullptr) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
+  bool residual_last = act & kResidualLast;
+  act &= ~kResidualLast;
+  if (res_md != nullptr && !residual_last) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
   if (act == 1) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   if (act == 2) {
     ops.append_eltwise(dnnl::algorithm::eltwise_clip, static_cast<float>(lo),
                        static_cast<float>(hi));
   }
+  if (res_md != nullptr && residual_last) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -206,7 +219,7 @@ void execute(const Entry& e, const TensorView& src, const TensorView& bias,
     execute(e, {{DNNL_ARG_SRC, e.src_md, src.data_ptr()},
                 {DNNL_ARG_BIAS, e.bias_md, bias.data_ptr()},
                 {DNNL_ARG_DST, e.dst_md, dst.data_ptr()},
-                {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e.res_md, res->data_ptr()}});
+                {e.res_arg, e.res_md, res->data_ptr()}});
   }
 }
 
@@ -226,7 +239,10 @@ void run_conv(TensorView src, TensorView w, TensorView bias, const TensorView* r
     entry->src_md = nhwc_desc(src);
     entry->dst_md = nhwc_desc(dst);
     entry->bias_md = vector_desc(w.shape()[0]);
-    if (res != nullptr) entry->res_md = nhwc_desc(*res);
+    if (res != nullptr) {
+      entry->res_md = nhwc_desc(*res);
+      entry->res_arg = residual_arg(a.act);
+    }
     memory::desc user_w = ohwi_desc(w, a.groups);
     auto attr = epilogue(res != nullptr ? &entry->res_md : nullptr, a.act, a.clip_min, a.clip_max);
     dnnl::convolution_forward::primitive_desc pd(
