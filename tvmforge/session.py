@@ -216,7 +216,7 @@ class _AlignedInputs:
         return kept[1]
 
     def release_shared(self, outputs: list[np.ndarray]) -> None:
-        """Drop the buffers an output shares memory with (a reshape returns its input's memory),
+        """Drop the buffers an output shares memory with (an Identity returns its input itself),
         so the next run cannot overwrite a result the caller holds."""
         for index, (buffer, _) in list(self._buffers.items()):
             if any(np.may_share_memory(buffer, out) for out in outputs):
