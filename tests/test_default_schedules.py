@@ -62,6 +62,16 @@ def _assert_same_results(naive, scheduled) -> None:
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def _naive_and_scheduled(build, shape) -> list:
+    """``(name, as written, default-scheduled)`` for each PrimFunc of ``build`` on ``shape``."""
+    from tvmforge.default_schedules import apply_default_schedules
+
+    mod = _lowered(build, shape)
+    naive = _primfuncs(mod)  # before: the pass may reuse the module it is given
+    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
+    return [(name, func, scheduled[name]) for name, func in naive.items()]
+
+
 def _primfuncs(mod):
     from tvmforge._tvm import tvm
 
@@ -149,14 +159,9 @@ def _max_pool(op, x):
     (_hard_swish, (2, 8, 8, 16), False),  # 2k: a launch would cost more than the work
 ])  # fmt: skip
 def test_large_loop_nests_run_in_parallel(build, shape, parallel: bool) -> None:
-    from tvmforge.default_schedules import apply_default_schedules
-
-    mod = _lowered(build, shape)
-    naive = _primfuncs(mod)
-    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
-    for name, func in naive.items():
-        assert ("T.parallel" in scheduled[name].script()) == parallel, name
-        _assert_same_results(func, scheduled[name])
+    for name, naive, scheduled in _naive_and_scheduled(build, shape):
+        assert ("T.parallel" in scheduled.script()) == parallel, name
+        _assert_same_results(naive, scheduled)
 
 
 def _max_pool_stride_1(op, x):
@@ -167,15 +172,10 @@ def _max_pool_stride_1(op, x):
 def test_padding_is_inlined_into_strided_pools_only(build, inlined: bool) -> None:
     """A 3x3/2 pool reads each input about twice: no padded copy. A 3x3/1 pool reads it 9
     times, and a border check per read costs more than the copy."""
-    from tvmforge.default_schedules import apply_default_schedules
-
-    mod = _lowered(build, (1, 56, 56, 64))
-    naive = _primfuncs(mod)
-    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
-    for name, func in naive.items():
-        assert "pad_temp" in func.script()
-        assert ("pad_temp" not in scheduled[name].script()) == inlined, name
-        _assert_same_results(func, scheduled[name])
+    for name, naive, scheduled in _naive_and_scheduled(build, (1, 56, 56, 64)):
+        assert "pad_temp" in naive.script()
+        assert ("pad_temp" not in scheduled.script()) == inlined, name
+        _assert_same_results(naive, scheduled)
 
 
 def _global_mean(op, x):
@@ -189,14 +189,9 @@ def _global_mean(op, x):
 ])  # fmt: skip
 def test_reductions_over_outer_dims_read_memory_in_order(build, shape, reordered: bool) -> None:
     """Channels (NHWC's contiguous dim) move inside the reduction loops, the init hoisted out."""
-    from tvmforge.default_schedules import apply_default_schedules
-
-    mod = _lowered(build, shape)
-    naive = _primfuncs(mod)
-    scheduled = _primfuncs(apply_default_schedules(mod, resolve_target("host")))
-    for name, func in naive.items():
-        assert ("_init" in scheduled[name].script()) == reordered, name
-        _assert_same_results(func, scheduled[name])
+    for name, naive, scheduled in _naive_and_scheduled(build, shape):
+        assert ("_init" in scheduled.script()) == reordered, name
+        _assert_same_results(naive, scheduled)
 
 
 def test_a_record_slower_than_the_naive_form_gives_way(monkeypatch: pytest.MonkeyPatch) -> None:
