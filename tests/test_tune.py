@@ -35,18 +35,19 @@ def test_allocation_never_leaves_a_task_without_trials() -> None:
 def test_tuned_schedule_is_applied_and_resumed(single_matmul: Path, tmp_path: Path) -> None:
     import tvmforge
 
+    # kernels="tvm": this is about TVM's schedules (with oneDNN's dense kernel as a candidate,
+    # a first trial 3x slower than it ends the task's floor: 1 trial, not 2)
     logs = tmp_path / "logs"
-    result = tvmforge.tune(single_matmul, tuning_dir=logs, **TINY)
+    result = tvmforge.tune(single_matmul, tuning_dir=logs, kernels="tvm", **TINY)
     assert [t.name for t in result.tasks] == ["matmul"]
     assert result.trials_spent == 2
     assert result.tasks[0].trials >= 1 and result.tasks[0].best_us is not None
     assert (result.work_dir / "tvm.log").stat().st_size > 0  # TVM's chatter went to the file
-    assert [spent for spent, _ in result.curve][-1] == 2  # a latency estimate per round
+    assert len(result.curve) == 1  # a latency estimate per round
 
-    again = tvmforge.tune(single_matmul, tuning_dir=logs, **TINY)
+    again = tvmforge.tune(single_matmul, tuning_dir=logs, kernels="tvm", **TINY)
     assert again.trials_spent == 0  # everything asked for is already in the database
 
-    # kernels="tvm": this is about TVM's schedules (oneDNN's dense kernel might win the matmul)
     tuned = tvmforge.compile(single_matmul, tmp_path / "tuned.so", tuning_dir=logs, kernels="tvm")
     plain = tvmforge.compile(single_matmul, tmp_path / "plain.so", tuning_dir=tmp_path / "empty",
                              schedules_dir=None, kernels="tvm")  # fmt: skip
