@@ -113,11 +113,20 @@ class _RowReduction(dlight.cpu.Reduction):
 
 def _rows_to_share(block) -> bool:
     """Whether a reduction block has several rows and enough work for a parallel launch."""
-    extents = [it.dom for it in block.iters]
-    if not all(isinstance(e, int) for e in extents):
+    if not _static(block.iters):
         return False
-    rows = int(np.prod([it.dom for it in block.iters if it.kind == "S"]))
-    return rows >= 2 and int(np.prod(extents)) >= PARALLEL_MIN_ITERATIONS
+    rows = _size([it for it in block.iters if it.kind == "S"])
+    return rows >= 2 and _size(block.iters) >= PARALLEL_MIN_ITERATIONS
+
+
+def _static(iters) -> bool:
+    """Whether every iterator's extent is a known integer."""
+    return all(isinstance(it.dom, int) for it in iters)
+
+
+def _size(iters) -> int:
+    """Iterations of a static loop nest (1 for none)."""
+    return int(np.prod([it.dom for it in iters]))
 
 
 def _reduces_one_row(sch, block) -> bool:
@@ -174,9 +183,9 @@ def _parallelize(sch, iters) -> bool:
     """Fuse a block's leading spatial loops (``iters``: its iterators, outer to inner) until
     there are enough chunks, and run them in parallel, when its whole nest is large and static;
     the inner loops stay for LLVM to vectorize."""
-    if not iters or any(not isinstance(it.dom, int) for it in iters):
+    if not iters or not _static(iters):
         return False
-    if int(np.prod([it.dom for it in iters])) < PARALLEL_MIN_ITERATIONS:
+    if _size(iters) < PARALLEL_MIN_ITERATIONS:
         return False
     loops, extent = [], 1
     for it in iters:
@@ -209,9 +218,9 @@ def _reduce_along_memory(sch, block) -> list | None:
     if not spatial or iters[-1].kind != "R" or any(it.kind not in "SR" for it in iters):
         return None
     inner = spatial[-1]
-    if any(not isinstance(it.dom, int) for it in iters):
+    if not _static(iters):
         return None
-    if int(np.prod([it.dom for it in spatial[:-1]])) >= _PARALLEL_CHUNKS:
+    if _size(spatial[:-1]) >= _PARALLEL_CHUNKS:
         return None  # enough outer work (a 3x3 max-pool): the window in registers measured faster
     reads = sch.get(block.block_rv).reads
     if not any(len(r.region) and r.region[-1].min.same_as(inner.var) for r in reads):
@@ -234,10 +243,9 @@ def _inlinable(sch, blocks) -> bool:
         return True
     if len(reducing) != 1 or not _pooling(sch, reducing[0]) or len(blocks) < 2:
         return False
-    extents = [[it.dom for it in b.iters] for b in blocks]
-    if not all(isinstance(e, int) for block in extents for e in block):
+    if not all(_static(b.iters) for b in blocks):
         return False
-    sizes = [int(np.prod(block)) for block in extents]
+    sizes = [_size(b.iters) for b in blocks]
     pool = blocks.index(reducing[0])
     return sizes[pool] <= _POOL_READS_PER_INPUT * max(sizes[:pool] or [0])
 
