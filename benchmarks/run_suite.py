@@ -81,10 +81,12 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
 
 
 def _onednn_layers(choices: list[dict]) -> str:
-    """``"chosen/offered"`` convolution sites, or "" when none was offered."""
+    """``"chosen/offered"`` convolution sites run by a library kernel, with how many of them by
+    Winograd's, or "" when none was offered."""
     offered = sum(c["sites"] for c in choices)
-    chosen = sum(c["sites"] for c in choices if c["winner"] == "onednn")
-    return f"{chosen}/{offered}" if offered else ""
+    chosen = sum(c["sites"] for c in choices if c["winner"] != "tvm")
+    winograd = sum(c["sites"] for c in choices if c["winner"] == "winograd")
+    return f"{chosen}/{offered} ({winograd} Winograd)" if offered else ""
 
 
 def _tune(model: zoo.ZooModel, args: argparse.Namespace):
@@ -148,11 +150,11 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
         f"TVM {env['tvm']}, onnxruntime {env['onnxruntime']}. Ratio = tvmforge / onnxruntime "
         "median (below 1.00: tvmforge faster). The machine is shared: compare ratios, not ms.",
         "",
-        f"Kernels: {env.get('kernels', 'tvm')} (`oneDNN`: conv, transposed conv and dense layers "
-        "whose oneDNN kernel "
+        f"Kernels: {env.get('kernels', 'tvm')} (`library`: conv, transposed conv and dense layers "
+        "whose library kernel (oneDNN's, or Winograd's for 3x3 convolutions, counted apart) "
         "measured faster than TVM's and was built in).",
         "",
-        "| model | tier | scheduled | oneDNN | tvmforge median ms | p90 | onnxruntime median ms "
+        "| model | tier | scheduled | library | tvmforge median ms | p90 | onnxruntime median ms "
         "| p90 | ratio | tuning s | trials | compile s | status |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]

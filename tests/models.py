@@ -212,6 +212,54 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def winograd_net(path: Path, seed: int = 7) -> Path:
+    """3x3 stride-1 convolutions of 16 and 32 channels on a 15x15 map (tiles cut at the edge).
+
+    Conv+bias+Relu; Conv + residual Add + Relu; Conv + Relu + residual Add; Conv with
+    asymmetric pads, no bias, Clip(0, 6). Input 1x16x15x15; outputs ``y`` and ``middle``.
+    """
+    rng = np.random.default_rng(seed)
+
+    def arr(name: str, *shape: int) -> onnx.TensorProto:
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        scale = 1.5 / np.sqrt(fan_in) if len(shape) > 1 else 0.2
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) * scale).astype(np.float32), name
+        )
+
+    inits = [
+        arr("w1", 32, 16, 3, 3), arr("b1", 32),
+        arr("w2", 32, 32, 3, 3), arr("b2", 32),
+        arr("w3", 32, 32, 3, 3), arr("b3", 32),
+        arr("w4", 16, 32, 3, 3),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r1"], ["s2"]),
+        helper.make_node("Relu", ["s2"], ["middle"]),
+        helper.make_node("Conv", ["middle", "w3", "b3"], ["c3"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c3"], ["r3"]),
+        helper.make_node("Add", ["r3", "middle"], ["s3"]),
+        helper.make_node("Conv", ["s3", "w4"], ["c4"], pads=[2, 0, 0, 2]),
+        helper.make_node("Clip", ["c4", "lo", "hi"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "winograd_net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 15, 15])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 15, 15]),
+            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 32, 15, 15]),
+        ],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def deconv_net(path: Path, seed: int = 5) -> Path:
     """Two transposed convolutions (NCHW), 1x8x10x10 input, two outputs.
 

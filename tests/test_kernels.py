@@ -31,6 +31,11 @@ def deconv_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def winograd_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return models.winograd_net(tmp_path_factory.mktemp("models") / "winograd_net.onnx")
+
+
+@pytest.fixture(scope="module")
 def attention(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models.self_attention(tmp_path_factory.mktemp("models") / "attention.onnx")
 
@@ -88,9 +93,26 @@ def test_products_of_two_run_time_tensors_are_sites(attention: Path) -> None:
     assert described == ["batch_matmul 2x3x8x4 * 2x3x4x8", "batch_matmul 2x3x8x8 * 2x3x8x4"]
 
 
+def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
+    conv_zoo: Path, winograd_net: Path
+) -> None:
+    from tvmforge.offload import WINOGRAD, find_sites
+
+    for model, expected in [(conv_zoo, ["conv2d 1x28x28x16 * 32x3x3x16 s1 g1 +bias relu"]),
+                            (winograd_net, [
+                                "conv2d 1x15x15x16 * 32x3x3x16 s1 g1 +bias relu",
+                                "conv2d 1x15x15x32 * 16x3x3x32 s1 g1 +bias clip",
+                                "conv2d 1x15x15x32 * 32x3x3x32 s1 g1 +bias relu+res",
+                                "conv2d 1x15x15x32 * 32x3x3x32 s1 g1 +bias+res relu"])]:  # fmt: skip
+        graph, _ = _graph(model)
+        sites = find_sites(graph["main"])
+        assert sorted(s.describe() for s in sites if WINOGRAD in s.library_kernels) == expected
+
+
 @pytest.mark.parametrize(
     ("fixture", "kernel", "calls", "shape"),
     [("conv_zoo", "tvmforge_dnnl_conv2d", 6, (1, 16, 28, 28)),
+     ("winograd_net", "tvmforge_winograd_conv2d", 4, (1, 16, 15, 15)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 0, (1, 8, 10, 10)),  # TVM's, in NCHW
      ("mlp", "tvmforge_dnnl_dense", 2, (4, 32)),
@@ -99,17 +121,19 @@ def test_products_of_two_run_time_tensors_are_sites(attention: Path) -> None:
 def test_offloaded_model_matches_onnxruntime(
     request: pytest.FixtureRequest, fixture: str, kernel: str, calls: int, shape, tmp_path: Path
 ) -> None:
-    """Every site forced into oneDNN (or none, ``calls`` 0): outputs equal onnxruntime's."""
+    """Every site forced into ``kernel``'s library (or none, ``calls`` 0): outputs equal
+    onnxruntime's."""
     from tvmforge._tvm import relax, tvm
-    from tvmforge.offload import find_sites, offload
+    from tvmforge.offload import ONEDNN, WINOGRAD, find_sites, offload
     from tvmforge.optimize import lower
     from tvmforge.types import TensorSpec
     from tvmforge.validation import make_feeds, onnxruntime_outputs
 
     model = request.getfixturevalue(fixture)
     graph, preset = _graph(model)
-    keys = {site.key for site in find_sites(graph["main"])} if calls else set()
-    mod = lower(offload(graph, keys), preset)
+    library = WINOGRAD if "winograd" in kernel else ONEDNN
+    sites = find_sites(graph["main"]) if calls else []
+    mod = lower(offload(graph, {site.key: library for site in sites}), preset)
     assert mod["main"].script().count(kernel) == calls
     executable = tvm.compile(kernels.attach(mod), tvm.target.Target(preset.target))
     executable.export_library(str(tmp_path / "m.so"), options=kernels.link_options())
@@ -133,7 +157,8 @@ def load_input_name(model: Path) -> str:
 def test_compile_measures_each_workload_and_records_the_choice(
     conv_zoo: Path, tmp_path: Path
 ) -> None:
-    """Each workload is timed both ways; the faster is built in and the manifest says so.
+    """Each workload is timed in TVM and each library kernel that can run it; the fastest is
+    built in and the manifest says so.
 
     Which one wins is a measurement (on a loaded machine oneDNN's OpenMP team loses), so the
     test holds the bookkeeping, not the winner.
@@ -142,10 +167,11 @@ def test_compile_measures_each_workload_and_records_the_choice(
     choices = artifact.manifest["kernels"]
     assert sum(c["sites"] for c in choices) == 6
     assert all(c["tvm_us"] > 0 and c["onednn_us"] > 0 for c in choices)
-    assert all(
-        c["winner"] == ("onednn" if c["onednn_us"] < c["tvm_us"] else "tvm") for c in choices
-    )
-    library = any(c["winner"] == "onednn" for c in choices)
+    assert sum("winograd_us" in c for c in choices) == 1  # the one 3x3 stride-1 layer
+    for c in choices:
+        timed = {k.removesuffix("_us"): v for k, v in c.items() if k.endswith("_us")}
+        assert c["winner"] == min(timed, key=timed.__getitem__)
+    library = any(c["winner"] != "tvm" for c in choices)
     assert artifact.manifest["requires"]["libraries"] == ([kernels.LIBRARY] if library else [])
     assert artifact.validation.passed
 
@@ -156,7 +182,7 @@ def test_kernels_onednn_runs_every_site_in_onednn_and_a_service_loads_it(
     artifact = tvmforge.compile(conv_zoo, tmp_path / "zoo.so", kernels="onednn")
     choices = artifact.manifest["kernels"]
     assert sum(c["sites"] for c in choices) == 6
-    assert all(c["winner"] == "onednn" and c["tvm_us"] is None for c in choices)
+    assert all(c["winner"] in ("onednn", "winograd") and c["tvm_us"] is None for c in choices)
     assert artifact.manifest["requires"]["libraries"] == [kernels.LIBRARY]
     assert artifact.validation.passed
     # a service process loads it with tvmforge's runtime only

@@ -192,8 +192,8 @@ def compile(  # noqa: A001 - the verb users expect: tvmforge.compile
 
 
 def _with_library_kernels(prepared: Prepared, databases: list[Path], measure_tvm: bool):
-    """The module to build, each conv/dense layer run by the faster of TVM and oneDNN here
-    (without ``measure_tvm``, by oneDNN)."""
+    """The module to build, each conv/dense layer run by the fastest of TVM and the library
+    kernels here (without ``measure_tvm``, by the fastest library kernel)."""
     from . import kernels
     from .kernel_choice import choose
     from .offload import offload
@@ -201,7 +201,7 @@ def _with_library_kernels(prepared: Prepared, databases: list[Path], measure_tvm
 
     threads = default_threads()
     choices = choose(prepared.graph, prepared.preset, databases, threads, measure_tvm=measure_tvm)
-    winners = {c.key for c in choices if c.winner == "onednn"}
+    winners = {c.key: c.winner for c in choices if c.winner != "tvm"}
     if not winners:
         return prepared.mod, choices
     graph = offload(prepared.graph, winners)

@@ -94,7 +94,7 @@ def export(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    library = any(c["winner"] == "onednn" for c in kernel_choices)
+    library = any(c["winner"] != "tvm" for c in kernel_choices)
     unscheduled, mod = mod, apply_databases(mod, preset, databases)
     replaced = 0
     if library and databases and can_run_here(preset)[0]:

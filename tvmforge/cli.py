@@ -198,7 +198,8 @@ def _compile_summary(artifact, seconds: float) -> str:
     if m.get("kernels"):
         sites = sum(c["sites"] for c in m["kernels"])
         onednn = sum(c["sites"] for c in m["kernels"] if c["winner"] == "onednn")
-        tuned += f", {onednn}/{sites} conv/dense layers faster in oneDNN"
+        winograd = sum(c["sites"] for c in m["kernels"] if c["winner"] == "winograd")
+        tuned += f", {onednn}/{sites} conv/dense layers faster in oneDNN, {winograd} in Winograd"
     if artifact.validation is None and not m["config"].get("validate", True):
         check = "not validated (--no-validate)"
     elif artifact.validation is None:

@@ -1,22 +1,23 @@
-"""Pick, per convolution or matmul workload, the faster of TVM's tuned kernel and oneDNN's, by measuring.
+"""Pick, per convolution or matmul workload, the fastest of TVM's tuned kernel and the library
+kernels that can run it (oneDNN's direct one, Winograd's for 3x3 convolutions), by measuring.
 
-Each distinct workload (shapes, attributes, epilogue) is built twice as a one-operator function:
-once lowered by TVM with the tuning databases applied (exactly as in the model), once as the
-oneDNN call. Both run here with the thread count the artifact will use; the faster wins.
+Each distinct workload (shapes, attributes, epilogue) is built as a one-operator function once
+lowered by TVM with the tuning databases applied (exactly as in the model) and once per library
+kernel. All run here with the thread count the artifact will use; the fastest wins.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import kernels
-from .offload import Site, find_sites
+from .offload import LIBRARY_KERNELS, Site, find_sites
 from .targets import TargetPreset
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,20 @@ class KernelChoice:
     key: str
     workload: str
     sites: int
-    tvm_us: float | None  # None: not measured, the library was asked for
-    library_us: float
+    tvm_us: float | None  # None: not measured, a library kernel was asked for
+    library_us: Mapping[str, float]  # microseconds by library kernel ("onednn", "winograd")
+
+    @property
+    def fastest_library(self) -> str:
+        return min(self.library_us, key=self.library_us.__getitem__)
 
     @property
     def winner(self) -> str:
-        if self.tvm_us is None:
-            return "onednn"
-        return "onednn" if self.library_us * _MARGIN < self.tvm_us else "tvm"
+        """ "tvm" or the fastest library kernel's name."""
+        library = self.fastest_library
+        if self.tvm_us is None or self.library_us[library] * _MARGIN < self.tvm_us:
+            return library
+        return "tvm"
 
     def to_json(self) -> dict:
         return {
@@ -49,7 +56,7 @@ class KernelChoice:
             "workload": self.workload,
             "sites": self.sites,
             "tvm_us": None if self.tvm_us is None else round(self.tvm_us, 2),
-            "onednn_us": round(self.library_us, 2),
+            **{f"{kernel}_us": round(us, 2) for kernel, us in self.library_us.items()},
             "winner": self.winner,
         }
 
@@ -62,8 +69,9 @@ def choose(
     *,
     measure_tvm: bool = True,
 ) -> list[KernelChoice]:
-    """Measure every distinct convolution workload of ``graph`` (NHWC) both ways; without
-    ``measure_tvm``, oneDNN only (every site then runs in oneDNN)."""
+    """Measure every distinct convolution workload of ``graph`` (NHWC) in TVM and in each library
+    kernel that can run it; without ``measure_tvm``, the library kernels only (every site then
+    runs in the fastest of them)."""
     from .session import configure_threads
 
     sites = find_sites(graph["main"])
@@ -76,28 +84,25 @@ def choose(
         counts[site.key] = counts.get(site.key, 0) + 1
     configure_threads(threads, library=True)
     with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
-        lib_mod = _library_module(unique)
-        lib_times = _time_all(lib_mod, unique, preset, Path(tmp) / "lib.so", library=True)
+        lib_times = _time_library(unique, preset, Path(tmp))
+        best = {key: min(times.values()) for key, times in lib_times.items()}
         tvm_times: dict[str, float | None] = dict.fromkeys(unique)
         if measure_tvm:
             tvm_mod = _tvm_module(unique, preset, databases)
-            tvm_times.update(
-                _time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so", rivals=lib_times)
-            )
+            tvm_times.update(_time_all(tvm_mod, unique, preset, Path(tmp) / "tvm.so", rivals=best))
     choices = [
         KernelChoice(key, site.describe(), counts[key], tvm_times[key], lib_times[key])
         for key, site in unique.items()
     ]
     for c in choices:
-        log.info(
-            "%s: tvm %s us, onednn %.1f us -> %s", c.workload, c.tvm_us, c.library_us, c.winner
-        )
+        log.info("%s: tvm %s us, %s -> %s", c.workload, c.tvm_us, c.library_us, c.winner)
     return choices
 
 
 def library_times(graph, preset: TargetPreset, threads: int) -> dict[str, float]:
-    """oneDNN's microseconds per convolution workload of ``graph``, keyed by ``task_key`` of
-    the TVM task that computes the same workload (so tuning can compare as it goes)."""
+    """The fastest library kernel's microseconds per convolution workload of ``graph``, keyed by
+    ``task_key`` of the TVM task that computes the same workload (so tuning can compare as it
+    goes)."""
     from ._tvm import relax
     from .optimize import lower
     from .session import configure_threads
@@ -108,7 +113,9 @@ def library_times(graph, preset: TargetPreset, threads: int) -> dict[str, float]
     configure_threads(threads, library=True)
     lowered = lower(_functions(unique, _chain), preset)
     with tempfile.TemporaryDirectory(prefix="tvmforge-choice-") as tmp:
-        times = _time_all(_library_module(unique), unique, preset, Path(tmp) / "lib.so", True)
+        times = {
+            key: min(t.values()) for key, t in _time_library(unique, preset, Path(tmp)).items()
+        }
     keyed = {}
     for key in unique:
         for binding in lowered[f"f_{key}"].body.blocks[0].bindings:
@@ -164,9 +171,25 @@ def _tvm_module(unique: dict[str, Site], preset: TargetPreset, databases: Sequen
     return apply_default_schedules(mod, preset)  # as the model will be built
 
 
-def _library_module(unique: dict[str, Site]):
+def _time_library(
+    unique: dict[str, Site], preset: TargetPreset, folder: Path
+) -> dict[str, dict[str, float]]:
+    """Microseconds of each workload in each library kernel that can run it, by key then kernel."""
+    times: dict[str, dict[str, float]] = {key: {} for key in unique}
+    for kernel in LIBRARY_KERNELS:
+        sites = {key: site for key, site in unique.items() if kernel in site.library_kernels}
+        if not sites:
+            continue
+        mod = _library_module(sites, kernel)
+        measured = _time_all(mod, sites, preset, folder / f"{kernel}.so", library=True)
+        for key, us in measured.items():
+            times[key][kernel] = us
+    return times
+
+
+def _library_module(unique: dict[str, Site], kernel: str):
     def call(bb, site: Site, inputs: tuple):
-        return bb.emit(site.kernel_call(inputs))
+        return bb.emit(site.kernel_call(inputs, kernel))
 
     return kernels.attach(_functions(unique, call))
 

@@ -8,22 +8,32 @@ constant OHWI weights, an NHWC ``conv2d_transpose`` with constant IOHW weights o
 intermediate used only by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
 fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dims (attention's
 ``Q @ K^T`` and ``P @ V``) is a site of its own, without an epilogue.
+
+Each site names the library kernels that can run it (``Site.library_kernels``): oneDNN's direct
+kernels run every site; Winograd's (``kernels/winograd.cc``) runs 3x3 stride-1 convolutions
+whose channel counts are multiples of 16.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import FUNCTIONS
+from .kernels import FUNCTIONS, WINOGRAD_FUNCTIONS
 
 #: Activation codes shared with dnnl_kernels.cc; ``_RESIDUAL_LAST`` is or-ed in when the
 #: residual is added after the activation (``relu(conv(x)) + y``), not before it.
 _RELU, _CLIP, _RESIDUAL_LAST = 1, 2, 4
+#: Library kernels, by the name choices and manifests use, with their functions' prefix.
+ONEDNN, WINOGRAD = "onednn", "winograd"
+LIBRARY_KERNELS = (ONEDNN, WINOGRAD)
+_PREFIXES = {ONEDNN: "tvmforge_dnnl_", WINOGRAD: "tvmforge_winograd_"}
+#: Channels the Winograd kernel transforms at a time (both channel counts must be multiples).
+_WINOGRAD_LANES = 16
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,21 @@ class Site:
             return f"conv2d_transpose {shape} * {weight} s{self.attrs[0]} {epilogue}{act}"
         return f"conv2d {shape} * {weight} s{self.attrs[0]} g{self.attrs[8]} {epilogue}{act}"
 
-    def kernel_call(self, inputs: tuple | None = None):
-        """The ``call_dps_packed`` that replaces the chain (optionally on other input vars)."""
+    @property
+    def library_kernels(self) -> tuple[str, ...]:
+        """The library kernels that can run this site: oneDNN's always, Winograd's for 3x3
+        stride-1 undilated dense convolutions with channel counts multiple of 16."""
+        if self.kind != "conv2d":
+            return (ONEDNN,)
+        out_channels, kh, kw, in_channels = self.weight.shape
+        strides, dilation, groups = self.attrs[0:2], self.attrs[6:8], self.attrs[8]
+        fits = (kh, kw) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
+        lanes = out_channels % _WINOGRAD_LANES == 0 and in_channels % _WINOGRAD_LANES == 0
+        return (ONEDNN, WINOGRAD) if fits and groups == 1 and lanes else (ONEDNN,)
+
+    def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN):
+        """The ``call_dps_packed`` to library ``kernel`` that replaces the chain (optionally on
+        other input vars)."""
         from ._tvm import relax
 
         data, *rest = self.inputs if inputs is None else inputs
@@ -92,8 +115,10 @@ class Site:
             ints, clip = self.attrs[:-2], self.attrs[-2:]
             args += [relax.prim_value(int(v)) for v in ints]
             args.append(relax.const(np.asarray(clip, dtype="float32")))
-        name = f"tvmforge_dnnl_{self.kind}" + ("_add" if self.residual is not None else "")
-        assert name in FUNCTIONS, name
+        assert kernel in self.library_kernels, (kernel, self.describe())
+        suffix = "_add" if self.residual is not None else ""
+        name = f"{_PREFIXES[kernel]}{self.kind}{suffix}"
+        assert name in FUNCTIONS + WINOGRAD_FUNCTIONS, name
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
 
 
@@ -116,13 +141,17 @@ def find_sites(func) -> list[Site]:
     return sites
 
 
-def offload(mod, keys: Iterable[str]):
-    """``mod`` with every site in ``main`` whose key is in ``keys`` run by the library kernel."""
+def offload(mod, kernels: Mapping[str, str]):
+    """``mod`` with every site in ``main`` whose key is in ``kernels`` run by the library kernel
+    named there (``ONEDNN`` or ``WINOGRAD``)."""
     from ._tvm import relax
 
-    keys = set(keys)
     func = mod["main"]
-    chosen = {site.end: site.kernel_call() for site in find_sites(func) if site.key in keys}
+    chosen = {
+        site.end: site.kernel_call(kernel=kernels[site.key])
+        for site in find_sites(func)
+        if site.key in kernels
+    }
     if not chosen:
         return mod
     blocks = []

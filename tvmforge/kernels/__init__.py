@@ -30,11 +30,14 @@ FUNCTIONS = (
     "tvmforge_dnnl_dense",
     "tvmforge_dnnl_batch_matmul",
 )
+#: 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) (oneDNN's batched matmul inside).
+WINOGRAD_FUNCTIONS = ("tvmforge_winograd_conv2d", "tvmforge_winograd_conv2d_add")
 #: The function that moves TVM's parallel loops onto OpenMP, called by ``Session``.
 OPENMP_PARALLEL = "tvmforge_openmp_parallel"
 #: Each source the artifact links, with the functions its object exports.
 SOURCES = {
     Path(__file__).with_name("dnnl_kernels.cc"): FUNCTIONS,
+    Path(__file__).with_name("winograd.cc"): WINOGRAD_FUNCTIONS,
     Path(__file__).with_name("openmp_parallel.cc"): (OPENMP_PARALLEL,),
 }
 #: The shared library the artifact links against, and where users get it.
@@ -94,15 +97,28 @@ def wanted(choice: str, preset, remote: bool = False) -> bool:
 
 
 def object_file(source: Path, cache: Path | None = None) -> Path:
-    """The compiled object of ``source``, built on first use and cached by source and compiler."""
+    """The compiled object of ``source``, built on first use and cached by source, the headers
+    beside it and compiler."""
     cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tvmforge"
-    digest = hashlib.sha256(source.read_bytes() + _cxx().encode()).hexdigest()[:16]
+    text = b"".join(p.read_bytes() for p in [source, *sorted(source.parent.glob("*.h"))])
+    digest = hashlib.sha256(text + _cxx().encode()).hexdigest()[:16]
     obj = cache / f"{source.stem}-{digest}.o"
     if obj.exists():
         return obj
     cache.mkdir(parents=True, exist_ok=True)
     tmp = obj.with_suffix(f".{os.getpid()}.tmp.o")
-    cmd = [_cxx(), "-std=c++17", "-O2", "-fPIC", "-fopenmp", "-c", str(source), "-o", str(tmp)]
+    cmd = [
+        _cxx(),
+        "-std=c++17",
+        "-O2",
+        "-fPIC",
+        "-fopenmp",
+        "-Wno-psabi",
+        "-c",
+        str(source),
+        "-o",
+        str(tmp),
+    ]
     cmd += [f"-I{d}" for d in include_dirs()]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:

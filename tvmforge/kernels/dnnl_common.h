@@ -1,0 +1,143 @@
+// What tvmforge's oneDNN-backed kernels share: attributes, the primitive cache, the per-thread
+// execution of a cached primitive, argument checks. Included by each kernel source; everything
+// is internal to the including object (anonymous namespace).
+
+#ifndef TVMFORGE_KERNELS_DNNL_COMMON_H_
+#define TVMFORGE_KERNELS_DNNL_COMMON_H_
+
+#include <dnnl.hpp>
+#include <tvm/ffi/container/tensor.h>
+#include <tvm/ffi/error.h>
+#include <tvm/ffi/function.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using dnnl::memory;
+using tvm::ffi::TensorView;
+
+struct Attrs {
+  int64_t stride_h, stride_w, pad_t, pad_l, pad_b, pad_r, dil_h, dil_w, groups, act;
+  double clip_min, clip_max;
+};
+
+// A primitive with its weights reordered into the layout it prefers (constant weights), or
+// with their description (weights given at run time).
+struct Entry {
+  dnnl::primitive prim;
+  memory weights;
+  memory::desc src_md, dst_md, bias_md, res_md, scratch_md, weights_md;
+  int res_arg = 0;  // the residual's argument id, where there is one
+};
+
+// Operator kind, shapes and attributes; the weight pointer; whether a residual is added.
+using Key = std::tuple<std::vector<int64_t>, const void*, bool>;
+
+inline dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+inline memory::dims dims_of(const TensorView& t) {
+  memory::dims d;
+  for (int i = 0; i < t.ndim(); ++i) d.push_back(t.shape()[i]);
+  return d;
+}
+
+inline void check_f32(const TensorView& t, const char* what) {
+  if (t.dtype().code != kDLFloat || t.dtype().bits != 32 || !t.IsContiguous()) {
+    TVM_FFI_THROW(ValueError) << "tvmforge oneDNN kernel: " << what
+                              << " must be contiguous float32";
+  }
+}
+
+inline memory::desc any_layout(const memory::desc& md) {
+  return memory::desc(md.get_dims(), memory::data_type::f32, memory::format_tag::any);
+}
+
+// Set in ``act`` when the residual is added after the activation, not before it.
+constexpr int64_t kResidualLast = 4;
+
+// The cached entry for ``sig`` and the constant weights at ``w`` (null: run-time weights),
+// made by ``make`` on first use.
+template <class Make>
+Entry& cached(std::vector<int64_t> sig, const void* w, bool residual, Make make) {
+  static std::mutex mu;
+  static std::map<Key, std::unique_ptr<Entry>> cache;
+  Key key{std::move(sig), w, residual};
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, make()).first;
+  return *it->second;
+}
+
+inline std::vector<int64_t> signature(int64_t kind, std::initializer_list<const TensorView*> tensors,
+                               const Attrs& a) {
+  std::vector<int64_t> sig{kind};
+  for (auto* t : tensors) {
+    for (auto v : dims_of(*t)) sig.push_back(v);
+  }
+  for (auto v : {a.stride_h, a.stride_w, a.pad_t, a.pad_l, a.pad_b, a.pad_r, a.dil_h, a.dil_w,
+                 a.groups, a.act}) {
+    sig.push_back(v);
+  }
+  sig.push_back(static_cast<int64_t>(a.clip_min * 1e6));
+  sig.push_back(static_cast<int64_t>(a.clip_max * 1e6));
+  return sig;
+}
+
+// A run-time argument: its oneDNN argument id, its description in the entry, its data.
+struct Arg {
+  int id;
+  const memory::desc& md;
+  void* data;
+};
+
+// Run ``e`` on the calling thread's stream with ``args`` (and the entry's constant weights, if
+// any) and the thread's scratchpad. Each thread makes its memory objects for an entry once and
+// then only points them at the run's tensors: making them per run cost about 2 us a call, most
+// of a small convolution's time.
+inline void execute(const Entry& e, std::initializer_list<Arg> args) {
+  auto& eng = cpu_engine();
+  thread_local dnnl::stream stream(eng);
+  thread_local std::vector<uint8_t> scratch;
+  thread_local std::unordered_map<const Entry*, std::unordered_map<int, memory>> bound;
+  auto [it, fresh] = bound.try_emplace(&e);
+  auto& memories = it->second;
+  if (fresh) {
+    for (const Arg& a : args) memories.emplace(a.id, memory(a.md, eng, a.data));
+    if (e.weights) memories.emplace(DNNL_ARG_WEIGHTS, e.weights);
+    memories.emplace(DNNL_ARG_SCRATCHPAD, memory(e.scratch_md, eng, nullptr));
+  } else {
+    for (const Arg& a : args) memories.at(a.id).set_data_handle(a.data);
+  }
+  if (scratch.size() < e.scratch_md.get_size()) scratch.resize(e.scratch_md.get_size());
+  memories.at(DNNL_ARG_SCRATCHPAD).set_data_handle(scratch.data());
+  e.prim.execute(stream, memories);
+  stream.wait();
+}
+
+inline void check_all(std::initializer_list<std::pair<const TensorView*, const char*>> tensors) {
+  for (auto& [t, what] : tensors) {
+    if (t != nullptr) check_f32(*t, what);
+  }
+}
+
+inline Attrs make_attrs(int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                 int64_t dh, int64_t dw, int64_t groups, int64_t act, const TensorView& clip) {
+  check_f32(clip, "clip bounds");
+  if (clip.numel() != 2) TVM_FFI_THROW(ValueError) << "tvmforge oneDNN kernel: 2 clip bounds";
+  const float* bounds = static_cast<const float*>(clip.data_ptr());
+  return Attrs{sh, sw, pt, pl, pb, pr, dh, dw, groups, act, bounds[0], bounds[1]};
+}
+
+}  // namespace
+
+#endif  // TVMFORGE_KERNELS_DNNL_COMMON_H_
