@@ -260,6 +260,48 @@ def winograd_net(path: Path, seed: int = 7) -> Path:
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def stem_net(path: Path, seed: int = 9) -> Path:
+    """Convolutions with short reductions, as networks start: 1x3x17x17 input.
+
+    Conv 3->16 3x3 stride 2 with asymmetric pads + Relu; dilated 3x3 Conv + residual Add + Relu
+    (``middle``); 1x1 Conv 16->32 + Clip(0, 6) (``y``).
+    """
+    rng = np.random.default_rng(seed)
+
+    def arr(name: str, *shape: int, scale: float) -> onnx.TensorProto:
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) * scale).astype(np.float32), name
+        )
+
+    inits = [
+        arr("w1", 16, 3, 3, 3, scale=0.5), arr("b1", 16, scale=0.2),
+        arr("w2", 16, 16, 3, 3, scale=0.3), arr("b2", 16, scale=0.2),
+        arr("w3", 32, 16, 1, 1, scale=0.5), arr("b3", 32, scale=0.2),
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], strides=[2, 2], pads=[0, 1, 1, 0]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], dilations=[2, 2], pads=[2, 2, 2, 2]),
+        helper.make_node("Add", ["c2", "r1"], ["s2"]),
+        helper.make_node("Relu", ["s2"], ["middle"]),
+        helper.make_node("Conv", ["middle", "w3", "b3"], ["c3"]),
+        helper.make_node("Clip", ["c3", "lo", "hi"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "stem_net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 17, 17])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 9, 9]),
+            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 16, 9, 9]),
+        ],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def deconv_net(path: Path, seed: int = 5) -> Path:
     """Two transposed convolutions (NCHW), 1x8x10x10 input, two outputs.
 

@@ -36,6 +36,11 @@ def winograd_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def stem_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return models.stem_net(tmp_path_factory.mktemp("models") / "stem_net.onnx")
+
+
+@pytest.fixture(scope="module")
 def attention(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models.self_attention(tmp_path_factory.mktemp("models") / "attention.onnx")
 
@@ -113,6 +118,8 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
     ("fixture", "kernel", "calls", "shape"),
     [("conv_zoo", "tvmforge_dnnl_conv2d", 6, (1, 16, 28, 28)),
      ("winograd_net", "tvmforge_winograd_conv2d", 4, (1, 16, 15, 15)),
+     ("conv_zoo", "tvmforge_im2col_conv2d", 3, (1, 16, 28, 28)),  # 3x3x16 and two 1x1 convs
+     ("stem_net", "tvmforge_im2col_conv2d", 3, (1, 3, 17, 17)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 0, (1, 8, 10, 10)),  # TVM's, in NCHW
      ("mlp", "tvmforge_dnnl_dense", 2, (4, 32)),
@@ -121,19 +128,20 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
 def test_offloaded_model_matches_onnxruntime(
     request: pytest.FixtureRequest, fixture: str, kernel: str, calls: int, shape, tmp_path: Path
 ) -> None:
-    """Every site forced into ``kernel``'s library (or none, ``calls`` 0): outputs equal
-    onnxruntime's."""
+    """Every site ``kernel``'s library can run forced into it, the others into oneDNN (or none,
+    ``calls`` 0): outputs equal onnxruntime's."""
     from tvmforge._tvm import relax, tvm
-    from tvmforge.offload import ONEDNN, WINOGRAD, find_sites, offload
+    from tvmforge.offload import LIBRARY_KERNELS, ONEDNN, find_sites, offload
     from tvmforge.optimize import lower
     from tvmforge.types import TensorSpec
     from tvmforge.validation import make_feeds, onnxruntime_outputs
 
     model = request.getfixturevalue(fixture)
     graph, preset = _graph(model)
-    library = WINOGRAD if "winograd" in kernel else ONEDNN
+    library = next(k for k in LIBRARY_KERNELS if f"_{k}_" in kernel.replace("dnnl", ONEDNN))
     sites = find_sites(graph["main"]) if calls else []
-    mod = lower(offload(graph, {site.key: library for site in sites}), preset)
+    chosen = {s.key: library if library in s.library_kernels else ONEDNN for s in sites}
+    mod = lower(offload(graph, chosen), preset)
     assert mod["main"].script().count(kernel) == calls
     executable = tvm.compile(kernels.attach(mod), tvm.target.Target(preset.target))
     executable.export_library(str(tmp_path / "m.so"), options=kernels.link_options())
@@ -168,6 +176,7 @@ def test_compile_measures_each_workload_and_records_the_choice(
     assert sum(c["sites"] for c in choices) == 6
     assert all(c["tvm_us"] > 0 and c["onednn_us"] > 0 for c in choices)
     assert sum("winograd_us" in c for c in choices) == 1  # the one 3x3 stride-1 layer
+    assert sum("im2col_us" in c for c in choices) == 3  # reductions up to 3x3x16
     for c in choices:
         timed = {k.removesuffix("_us"): v for k, v in c.items() if k.endswith("_us")}
         assert c["winner"] == min(timed, key=timed.__getitem__)

@@ -11,7 +11,8 @@ fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dim
 
 Each site names the library kernels that can run it (``Site.library_kernels``): oneDNN's direct
 kernels run every site; Winograd's (``kernels/winograd.cc``) runs 3x3 stride-1 convolutions
-whose channel counts are multiples of 16.
+whose channel counts are multiples of 16; im2col's (``kernels/im2col.cc``) runs convolutions
+whose reduction (kernel area x input channels) is short, as a network's first layer has.
 """
 
 from __future__ import annotations
@@ -23,17 +24,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import FUNCTIONS, WINOGRAD_FUNCTIONS
+from .kernels import FUNCTIONS, IM2COL_FUNCTIONS, WINOGRAD_FUNCTIONS
 
 #: Activation codes shared with dnnl_kernels.cc; ``_RESIDUAL_LAST`` is or-ed in when the
 #: residual is added after the activation (``relu(conv(x)) + y``), not before it.
 _RELU, _CLIP, _RESIDUAL_LAST = 1, 2, 4
 #: Library kernels, by the name choices and manifests use, with their functions' prefix.
-ONEDNN, WINOGRAD = "onednn", "winograd"
-LIBRARY_KERNELS = (ONEDNN, WINOGRAD)
-_PREFIXES = {ONEDNN: "tvmforge_dnnl_", WINOGRAD: "tvmforge_winograd_"}
+ONEDNN, WINOGRAD, IM2COL = "onednn", "winograd", "im2col"
+LIBRARY_KERNELS = (ONEDNN, WINOGRAD, IM2COL)
+_PREFIXES = {ONEDNN: "tvmforge_dnnl_", WINOGRAD: "tvmforge_winograd_", IM2COL: "tvmforge_im2col_"}
 #: Channels the Winograd kernel transforms at a time (both channel counts must be multiples).
 _WINOGRAD_LANES = 16
+#: The longest reduction (kernel height x width x input channels) offered to im2col: 7x7 on
+#: three channels (ResNet's first layer) and below.
+_IM2COL_DEPTH = 160
 
 
 @dataclass(frozen=True)
@@ -91,15 +95,17 @@ class Site:
 
     @property
     def library_kernels(self) -> tuple[str, ...]:
-        """The library kernels that can run this site: oneDNN's always, Winograd's for 3x3
-        stride-1 undilated dense convolutions with channel counts multiple of 16."""
-        if self.kind != "conv2d":
+        """The library kernels that can run this site: oneDNN's always; for convolutions without
+        groups, Winograd's when 3x3 stride-1 undilated with channel counts multiple of 16, and
+        im2col's when the reduction is at most ``_IM2COL_DEPTH`` long."""
+        if self.kind != "conv2d" or self.attrs[8] != 1:
             return (ONEDNN,)
         out_channels, kh, kw, in_channels = self.weight.shape
-        strides, dilation, groups = self.attrs[0:2], self.attrs[6:8], self.attrs[8]
-        fits = (kh, kw) == (3, 3) and tuple(strides) == (1, 1) and tuple(dilation) == (1, 1)
+        strides, dilation = tuple(self.attrs[0:2]), tuple(self.attrs[6:8])
         lanes = out_channels % _WINOGRAD_LANES == 0 and in_channels % _WINOGRAD_LANES == 0
-        return (ONEDNN, WINOGRAD) if fits and groups == 1 and lanes else (ONEDNN,)
+        winograd = (kh, kw) == (3, 3) and strides == dilation == (1, 1) and lanes
+        im2col = kh * kw * in_channels <= _IM2COL_DEPTH
+        return (ONEDNN,) + (WINOGRAD,) * winograd + (IM2COL,) * im2col
 
     def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN):
         """The ``call_dps_packed`` to library ``kernel`` that replaces the chain (optionally on
@@ -118,7 +124,7 @@ class Site:
         assert kernel in self.library_kernels, (kernel, self.describe())
         suffix = "_add" if self.residual is not None else ""
         name = f"{_PREFIXES[kernel]}{self.kind}{suffix}"
-        assert name in FUNCTIONS + WINOGRAD_FUNCTIONS, name
+        assert name in FUNCTIONS + WINOGRAD_FUNCTIONS + IM2COL_FUNCTIONS, name
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
 
 
@@ -143,7 +149,7 @@ def find_sites(func) -> list[Site]:
 
 def offload(mod, kernels: Mapping[str, str]):
     """``mod`` with every site in ``main`` whose key is in ``kernels`` run by the library kernel
-    named there (``ONEDNN`` or ``WINOGRAD``)."""
+    named there (one of ``LIBRARY_KERNELS``)."""
     from ._tvm import relax
 
     func = mod["main"]

@@ -11,6 +11,7 @@
 #include <tvm/ffi/function.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +65,29 @@ inline memory::desc any_layout(const memory::desc& md) {
 
 // Set in ``act`` when the residual is added after the activation, not before it.
 constexpr int64_t kResidualLast = 4;
+
+// oneDNN's argument id of the residual: the source of the first or the second post-op.
+inline int residual_arg(int64_t act) {
+  int index = (act & kResidualLast) ? 1 : 0;
+  return DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1;
+}
+
+inline dnnl::primitive_attr epilogue(const memory::desc* res_md, int64_t act, double lo, double hi) {
+  dnnl::post_ops ops;
+  bool residual_last = act & kResidualLast;
+  act &= ~kResidualLast;
+  if (res_md != nullptr && !residual_last) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
+  if (act == 1) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act == 2) {
+    ops.append_eltwise(dnnl::algorithm::eltwise_clip, static_cast<float>(lo),
+                       static_cast<float>(hi));
+  }
+  if (res_md != nullptr && residual_last) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
 
 // The cached entry for ``sig`` and the constant weights at ``w`` (null: run-time weights),
 // made by ``make`` on first use.
@@ -137,6 +161,45 @@ inline Attrs make_attrs(int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t 
   const float* bounds = static_cast<const float*>(clip.data_ptr());
   return Attrs{sh, sw, pt, pl, pb, pr, dh, dw, groups, act, bounds[0], bounds[1]};
 }
+
+// A float buffer of the calling thread that only grows, 64-byte aligned.
+// Slots: 0 and 1 (a kernel's first and second buffer).
+inline float* thread_buffer(int slot, int64_t floats) {
+  struct Buffer {
+    float* data = nullptr;
+    int64_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffers[2];
+  Buffer& b = buffers[slot];
+  if (b.size < floats) {
+    std::free(b.data);
+    b.data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+    b.size = floats;
+  }
+  return b.data;
+}
+
+// The two entry points of a convolution kernel whose body is ``Run``: without and with a
+// residual, with the attribute arguments of the exported signature (see dnnl_kernels.cc).
+using ConvBody = void (*)(TensorView src, TensorView w, TensorView bias, const TensorView* res,
+                          const Attrs& a, TensorView dst);
+
+template <ConvBody Run>
+struct ConvEntryPoints {
+  static void conv2d(TensorView src, TensorView w, TensorView bias, int64_t sh, int64_t sw,
+                     int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dh, int64_t dw,
+                     int64_t groups, int64_t act, TensorView clip, TensorView dst) {
+    Run(src, w, bias, nullptr, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip),
+        dst);
+  }
+  static void conv2d_add(TensorView src, TensorView w, TensorView bias, TensorView res,
+                         int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                         int64_t dh, int64_t dw, int64_t groups, int64_t act, TensorView clip,
+                         TensorView dst) {
+    Run(src, w, bias, &res, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip), dst);
+  }
+};
 
 }  // namespace
 

@@ -56,29 +56,6 @@ memory::desc iohw_desc(const TensorView& w) {
                       memory::dims{kh * kw, o * kh * kw, kw, 1});
 }
 
-// oneDNN's argument id of the residual: the source of the first or the second post-op.
-int residual_arg(int64_t act) {
-  int index = (act & kResidualLast) ? 1 : 0;
-  return DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1;
-}
-
-dnnl::primitive_attr epilogue(const memory::desc* res_md, int64_t act, double lo, double hi) {
-  dnnl::post_ops ops;
-  bool residual_last = act & kResidualLast;
-  act &= ~kResidualLast;
-  if (res_md != nullptr && !residual_last) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
-  if (act == 1) ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  if (act == 2) {
-    ops.append_eltwise(dnnl::algorithm::eltwise_clip, static_cast<float>(lo),
-                       static_cast<float>(hi));
-  }
-  if (res_md != nullptr && residual_last) ops.append_binary(dnnl::algorithm::binary_add, *res_md);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(ops);
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  return attr;
-}
-
 // Finish ``e`` from a primitive descriptor: the primitive, its scratchpad and its weights
 // (reordered once from the user's layout).
 template <class PrimitiveDesc, class Primitive>
@@ -133,20 +110,6 @@ void run_conv(TensorView src, TensorView w, TensorView bias, const TensorView* r
     return entry;
   });
   execute(e, src, bias, res, dst);
-}
-
-void conv2d(TensorView src, TensorView w, TensorView bias, int64_t sh, int64_t sw, int64_t pt,
-            int64_t pl, int64_t pb, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
-            int64_t act, TensorView clip, TensorView dst) {
-  run_conv(src, w, bias, nullptr, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip),
-           dst);
-}
-
-void conv2d_add(TensorView src, TensorView w, TensorView bias, TensorView res, int64_t sh,
-                int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dh,
-                int64_t dw, int64_t groups, int64_t act, TensorView clip, TensorView dst) {
-  run_conv(src, w, bias, &res, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip),
-           dst);
 }
 
 void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh, int64_t sw,
@@ -232,6 +195,6 @@ void batch_matmul(TensorView a, TensorView b, TensorView dst) {
 
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_batch_matmul, batch_matmul);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_dense, dense);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d, conv2d);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d_add, conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d, ConvEntryPoints<run_conv>::conv2d);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d_add, ConvEntryPoints<run_conv>::conv2d_add);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_dnnl_conv2d_transpose, conv2d_transpose);

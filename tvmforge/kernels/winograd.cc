@@ -164,23 +164,6 @@ std::vector<float> transform_weights(const float* w, int64_t k_out, int64_t c_in
   return u;
 }
 
-// A float buffer of the calling thread that only grows, 64-byte aligned.
-float* thread_buffer(int slot, int64_t floats) {
-  struct Buffer {
-    float* data = nullptr;
-    int64_t size = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buffers[2];
-  Buffer& b = buffers[slot];
-  if (b.size < floats) {
-    std::free(b.data);
-    b.data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
-    b.size = floats;
-  }
-  return b.data;
-}
-
 Geometry geometry(const TensorView& src, const TensorView& w, const TensorView& dst,
                   const Attrs& a) {
   if (w.ndim() != 4 || w.shape()[1] != 3 || w.shape()[2] != 3 || a.stride_h != 1 ||
@@ -241,19 +224,7 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
   for (int64_t t = 0; t < tiles; ++t) transform_output_tile(m, g, epi, t, y);
 }
 
-void conv2d(TensorView src, TensorView w, TensorView bias, int64_t sh, int64_t sw, int64_t pt,
-            int64_t pl, int64_t pb, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
-            int64_t act, TensorView clip, TensorView dst) {
-  run(src, w, bias, nullptr, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip), dst);
-}
-
-void conv2d_add(TensorView src, TensorView w, TensorView bias, TensorView res, int64_t sh,
-                int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t dh,
-                int64_t dw, int64_t groups, int64_t act, TensorView clip, TensorView dst) {
-  run(src, w, bias, &res, make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, groups, act, clip), dst);
-}
-
 }  // namespace
 
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d, conv2d);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d_add, conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d, ConvEntryPoints<run>::conv2d);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d_add, ConvEntryPoints<run>::conv2d_add);
