@@ -118,6 +118,7 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
     ("fixture", "kernel", "calls", "shape"),
     [("conv_zoo", "tvmforge_dnnl_conv2d", 6, (1, 16, 28, 28)),
      ("winograd_net", "tvmforge_winograd_conv2d", 4, (1, 16, 15, 15)),
+     ("winograd_net", "tvmforge_winograd2_conv2d", 4, (1, 16, 15, 15)),
      ("conv_zoo", "tvmforge_im2col_conv2d", 3, (1, 16, 28, 28)),  # 3x3x16 and two 1x1 convs
      ("stem_net", "tvmforge_im2col_conv2d", 3, (1, 3, 17, 17)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
@@ -175,7 +176,7 @@ def test_compile_measures_each_workload_and_records_the_choice(
     choices = artifact.manifest["kernels"]
     assert sum(c["sites"] for c in choices) == 6
     assert all(c["tvm_us"] > 0 and c["onednn_us"] > 0 for c in choices)
-    assert sum("winograd_us" in c for c in choices) == 1  # the one 3x3 stride-1 layer
+    assert sum("winograd_us" in c and "winograd2_us" in c for c in choices) == 1  # 3x3 s1
     assert sum("im2col_us" in c for c in choices) == 3  # reductions up to 3x3x16
     for c in choices:
         timed = {k.removesuffix("_us"): v for k, v in c.items() if k.endswith("_us")}

@@ -10,8 +10,8 @@ fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dim
 ``Q @ K^T`` and ``P @ V``) is a site of its own, without an epilogue.
 
 Each site names the library kernels that can run it (``Site.library_kernels``): oneDNN's direct
-kernels run every site; Winograd's (``kernels/winograd.cc``) runs 3x3 stride-1 convolutions
-whose channel counts are multiples of 16; im2col's (``kernels/im2col.cc``) runs convolutions
+kernels run every site; Winograd's (``kernels/winograd.cc``, F(4x4, 3x3) and F(2x2, 3x3)) run
+3x3 stride-1 convolutions whose channel counts are multiples of 16; im2col's (``kernels/im2col.cc``) runs convolutions
 whose reduction (kernel area x input channels) is short, as a network's first layer has.
 """
 
@@ -30,9 +30,14 @@ from .kernels import FUNCTIONS, IM2COL_FUNCTIONS, WINOGRAD_FUNCTIONS
 #: residual is added after the activation (``relu(conv(x)) + y``), not before it.
 _RELU, _CLIP, _RESIDUAL_LAST = 1, 2, 4
 #: Library kernels, by the name choices and manifests use, with their functions' prefix.
-ONEDNN, WINOGRAD, IM2COL = "onednn", "winograd", "im2col"
-LIBRARY_KERNELS = (ONEDNN, WINOGRAD, IM2COL)
-_PREFIXES = {ONEDNN: "tvmforge_dnnl_", WINOGRAD: "tvmforge_winograd_", IM2COL: "tvmforge_im2col_"}
+ONEDNN, WINOGRAD, WINOGRAD2, IM2COL = "onednn", "winograd", "winograd2", "im2col"
+LIBRARY_KERNELS = (ONEDNN, WINOGRAD, WINOGRAD2, IM2COL)
+_PREFIXES = {
+    ONEDNN: "tvmforge_dnnl_",
+    WINOGRAD: "tvmforge_winograd_",
+    WINOGRAD2: "tvmforge_winograd2_",
+    IM2COL: "tvmforge_im2col_",
+}
 #: Channels the Winograd kernel transforms at a time (both channel counts must be multiples).
 _WINOGRAD_LANES = 16
 #: The longest reduction (kernel height x width x input channels) offered to im2col: 7x7 on
@@ -96,7 +101,7 @@ class Site:
     @property
     def library_kernels(self) -> tuple[str, ...]:
         """The library kernels that can run this site: oneDNN's always; for convolutions without
-        groups, Winograd's when 3x3 stride-1 undilated with channel counts multiple of 16, and
+        groups, Winograd's (both) when 3x3 stride-1 undilated with channel counts multiple of 16, and
         im2col's when the reduction is at most ``_IM2COL_DEPTH`` long."""
         if self.kind != "conv2d" or self.attrs[8] != 1:
             return (ONEDNN,)
@@ -105,7 +110,7 @@ class Site:
         lanes = out_channels % _WINOGRAD_LANES == 0 and in_channels % _WINOGRAD_LANES == 0
         winograd = (kh, kw) == (3, 3) and strides == dilation == (1, 1) and lanes
         im2col = kh * kw * in_channels <= _IM2COL_DEPTH
-        return (ONEDNN,) + (WINOGRAD,) * winograd + (IM2COL,) * im2col
+        return (ONEDNN,) + (WINOGRAD, WINOGRAD2) * winograd + (IM2COL,) * im2col
 
     def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN):
         """The ``call_dps_packed`` to library ``kernel`` that replaces the chain (optionally on

@@ -30,8 +30,14 @@ FUNCTIONS = (
     "tvmforge_dnnl_dense",
     "tvmforge_dnnl_batch_matmul",
 )
-#: 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) (oneDNN's batched matmul inside).
-WINOGRAD_FUNCTIONS = ("tvmforge_winograd_conv2d", "tvmforge_winograd_conv2d_add")
+#: 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) and F(2x2, 3x3) ("winograd2"), with
+#: oneDNN's batched matmul inside.
+WINOGRAD_FUNCTIONS = (
+    "tvmforge_winograd_conv2d",
+    "tvmforge_winograd_conv2d_add",
+    "tvmforge_winograd2_conv2d",
+    "tvmforge_winograd2_conv2d_add",
+)
 #: Convolutions with a short reduction (first layers) as im2col + one oneDNN matmul.
 IM2COL_FUNCTIONS = ("tvmforge_im2col_conv2d", "tvmforge_im2col_conv2d_add")
 #: The function that moves TVM's parallel loops onto OpenMP, called by ``Session``.

@@ -1,9 +1,14 @@
-// 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) algorithm: each 4x4 output tile comes
-// from a 6x6 input patch with 36 products per channel pair instead of 144, so the multiply
-// work is a quarter of a direct convolution's. Three steps per call:
-//   1. input transform (here): V[p][t][c] = (B^T d B)[p] for every 6x6 patch d of tile t;
-//   2. 36 matrix products, one per point p: M[p] = V[p] (tiles x C) @ U[p] (C x K), by one
-//      oneDNN batched matmul; U = G g G^T, the weights' transform, is computed once and cached;
+// 3x3 stride-1 convolutions by Winograd's minimal filtering F(m x m, 3x3): each m x m output
+// tile comes from an (m+2) x (m+2) input patch with (m+2)^2 products per channel pair instead of
+// 9 m^2. Two variants, each a library kernel of its own, measured per layer like the others:
+//   F(4x4, 3x3) ("winograd"): 6x6 patches, 36 points, a quarter of a direct conv's products;
+//   F(2x2, 3x3) ("winograd2"): 4x4 patches, 16 points, 2.25x fewer products; its transformed
+//     weights are 16 values per channel pair against 36, and it makes 4x the tiles: better on
+//     small maps with many channels, where the product is bound by reading the weights.
+// Three steps per call:
+//   1. input transform (here): V[p][t][c] = (B^T d B)[p] for every patch d of tile t;
+//   2. one matrix product per point p: M[p] = V[p] (tiles x C) @ U[p] (C x K), by one oneDNN
+//      batched matmul; U = G g G^T, the weights' transform, is computed once and cached;
 //   3. output transform (here): y = A^T M A per tile, then the fused epilogue (bias, residual,
 //      ReLU or clip) as the direct kernels do it.
 // Activations are NHWC and the channel counts multiples of 16 (the transforms run 16 channels
@@ -13,6 +18,7 @@
 // Exported (tvm-ffi, outputs last), with tvmforge_dnnl_conv2d[_add]'s signature:
 //   tvmforge_winograd_conv2d(src, weight (OHWI, 3x3), bias, attrs..., dst)
 //   tvmforge_winograd_conv2d_add(src, weight, bias, residual, attrs..., dst)
+//   tvmforge_winograd2_conv2d, tvmforge_winograd2_conv2d_add: the same with F(2x2, 3x3)
 
 #include <omp.h>
 
@@ -23,15 +29,12 @@
 
 namespace {
 
-constexpr int64_t kTile = 4;    // output rows (and columns) per tile
-constexpr int64_t kPatch = 6;   // input rows (and columns) per tile
-constexpr int64_t kPoints = 36;  // kPatch * kPatch
 constexpr int64_t kLanes = 16;  // channels transformed together
-constexpr int64_t kKernelKind = 4;  // the primitive cache's kind (see signature)
 
 // Helpers of the transforms are forced inline so that each compiled copy of a transform (see
 // target_clones) inlines them in its own instruction set.
 #define WINOGRAD_INLINE inline __attribute__((always_inline))
+#define WINOGRAD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 
@@ -43,25 +46,55 @@ WINOGRAD_INLINE Lanes load(const float* p) {
 
 WINOGRAD_INLINE void store(float* p, Lanes v) { std::memcpy(p, &v, sizeof v); }
 
-// B^T applied to six values (rows or columns of a patch).
-template <class T>
-WINOGRAD_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
-  out[0] = 4 * d[0] - 5 * d[2] + d[4];
-  out[1] = -4 * (d[1] + d[2]) + d[3] + d[4];
-  out[2] = 4 * (d[1] - d[2]) - d[3] + d[4];
-  out[3] = -2 * (d[1] - d[3]) - d[2] + d[4];
-  out[4] = 2 * (d[1] - d[3]) - d[2] + d[4];
-  out[5] = 4 * d[1] - 5 * d[3] + d[5];
-}
+// F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 (and infinity).
+struct F4 {
+  static constexpr int64_t kTile = 4, kPatch = 6, kPoints = 36;
+  static constexpr int64_t kKind = 4;  // the primitive cache's kind (see signature)
+  static constexpr double kG[kPatch][3] = {
+      {1 / 4., 0, 0},           {-1 / 6., -1 / 6., -1 / 6.}, {-1 / 6., 1 / 6., -1 / 6.},
+      {1 / 24., 1 / 12., 1 / 6.}, {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
 
-// A^T applied to six values.
-template <class T>
-WINOGRAD_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
-  out[0] = m[0] + m[1] + m[2] + m[3] + m[4];
-  out[1] = m[1] - m[2] + 2 * (m[3] - m[4]);
-  out[2] = m[1] + m[2] + 4 * (m[3] + m[4]);
-  out[3] = m[1] - m[2] + 8 * (m[3] - m[4]) + m[5];
-}
+  // B^T applied to six values (rows or columns of a patch).
+  template <class T>
+  static WINOGRAD_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
+    out[0] = 4 * d[0] - 5 * d[2] + d[4];
+    out[1] = -4 * (d[1] + d[2]) + d[3] + d[4];
+    out[2] = 4 * (d[1] - d[2]) - d[3] + d[4];
+    out[3] = -2 * (d[1] - d[3]) - d[2] + d[4];
+    out[4] = 2 * (d[1] - d[3]) - d[2] + d[4];
+    out[5] = 4 * d[1] - 5 * d[3] + d[5];
+  }
+
+  // A^T applied to six values.
+  template <class T>
+  static WINOGRAD_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
+    out[0] = m[0] + m[1] + m[2] + m[3] + m[4];
+    out[1] = m[1] - m[2] + 2 * (m[3] - m[4]);
+    out[2] = m[1] + m[2] + 4 * (m[3] + m[4]);
+    out[3] = m[1] - m[2] + 8 * (m[3] - m[4]) + m[5];
+  }
+};
+
+// F(2x2, 3x3) with interpolation points 0, 1, -1 (and infinity).
+struct F2 {
+  static constexpr int64_t kTile = 2, kPatch = 4, kPoints = 16;
+  static constexpr int64_t kKind = 6;
+  static constexpr double kG[kPatch][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+
+  template <class T>
+  static WINOGRAD_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
+    out[0] = d[0] - d[2];
+    out[1] = d[1] + d[2];
+    out[2] = d[2] - d[1];
+    out[3] = d[1] - d[3];
+  }
+
+  template <class T>
+  static WINOGRAD_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
+    out[0] = m[0] + m[1] + m[2];
+    out[1] = m[1] - m[2] - m[3];
+  }
+};
 
 // Shapes of one convolution and its tiling.
 struct Geometry {
@@ -77,9 +110,10 @@ struct Epilogue {
   float lo, hi;
 };
 
-// Step 1 for tile ``t``, channels [c, c + 16).
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
-transform_input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
+// Step 1 for tile ``t``, every input channel.
+template <class S>
+WINOGRAD_INLINE void input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
+  constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
   int64_t y0 = t / g.tiles_w * kTile - g.pad_t, x0 = t % g.tiles_w * kTile - g.pad_l;
   for (int64_t c = 0; c < g.c; c += kLanes) {
     Lanes rows[kPatch][kPatch];
@@ -90,12 +124,12 @@ transform_input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
         bool inside = y >= 0 && y < g.h && xx >= 0 && xx < g.w;
         col[j] = inside ? load(x + (y * g.w + xx) * g.c + c) : Lanes{};
       }
-      input_step(col, out);
+      S::input_step(col, out);
       for (int64_t j = 0; j < kPatch; ++j) rows[j][i] = out[j];
     }
     for (int64_t i = 0; i < kPatch; ++i) {
       Lanes out[kPatch];
-      input_step(rows[i], out);
+      S::input_step(rows[i], out);
       for (int64_t j = 0; j < kPatch; ++j) {
         store(v + ((i * kPatch + j) * g.tiles() + t) * g.c + c, out[j]);
       }
@@ -104,8 +138,10 @@ transform_input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
 }
 
 // Step 3 for tile ``t``: every output channel, with the epilogue.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void
-transform_output_tile(const float* m, const Geometry& g, const Epilogue& e, int64_t t, float* y) {
+template <class S>
+WINOGRAD_INLINE void output_tile(const float* m, const Geometry& g, const Epilogue& e, int64_t t,
+                                 float* y) {
+  constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
   int64_t ty = t / g.tiles_w * kTile, tx = t % g.tiles_w * kTile;
   bool residual_last = e.act & kResidualLast;
   int64_t act = e.act & ~kResidualLast;
@@ -117,14 +153,14 @@ transform_output_tile(const float* m, const Geometry& g, const Epilogue& e, int6
       for (int64_t i = 0; i < kPatch; ++i) {
         col[i] = load(m + ((i * kPatch + j) * g.tiles() + t) * g.k + k);
       }
-      output_step(col, out);
+      S::output_step(col, out);
       for (int64_t i = 0; i < kTile; ++i) cols[j][i] = out[i];
     }
     Lanes bias = load(e.bias + k);
     for (int64_t i = 0; i < kTile && ty + i < g.oh; ++i) {
       Lanes row[kPatch], out[kTile];
       for (int64_t j = 0; j < kPatch; ++j) row[j] = cols[j][i];
-      output_step(row, out);
+      S::output_step(row, out);
       for (int64_t j = 0; j < kTile && tx + j < g.ow; ++j) {
         int64_t at = ((ty + i) * g.ow + tx + j) * g.k + k;
         Lanes r = out[j] + bias;
@@ -138,12 +174,31 @@ transform_output_tile(const float* m, const Geometry& g, const Epilogue& e, int6
   }
 }
 
-// U = G g G^T per (output, input) channel pair, laid out (36, C, K).
+// The transforms of each variant, compiled per instruction set (picked at load time).
+WINOGRAD_CLONES void input_tile_f4(const float* x, const Geometry& g, int64_t t, float* v) {
+  input_tile<F4>(x, g, t, v);
+}
+WINOGRAD_CLONES void input_tile_f2(const float* x, const Geometry& g, int64_t t, float* v) {
+  input_tile<F2>(x, g, t, v);
+}
+WINOGRAD_CLONES void output_tile_f4(const float* m, const Geometry& g, const Epilogue& e,
+                                    int64_t t, float* y) {
+  output_tile<F4>(m, g, e, t, y);
+}
+WINOGRAD_CLONES void output_tile_f2(const float* m, const Geometry& g, const Epilogue& e,
+                                    int64_t t, float* y) {
+  output_tile<F2>(m, g, e, t, y);
+}
+
+using InputTile = void (*)(const float*, const Geometry&, int64_t, float*);
+using OutputTile = void (*)(const float*, const Geometry&, const Epilogue&, int64_t, float*);
+
+// U = G g G^T per (output, input) channel pair, laid out (points, C, K).
+template <class S>
 std::vector<float> transform_weights(const float* w, int64_t k_out, int64_t c_in) {
-  static const double kG[kPatch][3] = {{1 / 4., 0, 0},           {-1 / 6., -1 / 6., -1 / 6.},
-                                      {-1 / 6., 1 / 6., -1 / 6.}, {1 / 24., 1 / 12., 1 / 6.},
-                                      {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
-  std::vector<float> u(kPoints * c_in * k_out);
+  constexpr int64_t kPatch = S::kPatch;
+  const auto& kG = S::kG;
+  std::vector<float> u(S::kPoints * c_in * k_out);
   for (int64_t k = 0; k < k_out; ++k) {
     for (int64_t c = 0; c < c_in; ++c) {
       auto g = [&](int64_t r, int64_t s) { return double(w[((k * 3 + r) * 3 + s) * c_in + c]); };
@@ -165,7 +220,7 @@ std::vector<float> transform_weights(const float* w, int64_t k_out, int64_t c_in
 }
 
 Geometry geometry(const TensorView& src, const TensorView& w, const TensorView& dst,
-                  const Attrs& a) {
+                  const Attrs& a, int64_t tile) {
   if (w.ndim() != 4 || w.shape()[1] != 3 || w.shape()[2] != 3 || a.stride_h != 1 ||
       a.stride_w != 1 || a.dil_h != 1 || a.dil_w != 1 || a.groups != 1) {
     TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: 3x3 weights, stride 1, no dilation "
@@ -177,18 +232,20 @@ Geometry geometry(const TensorView& src, const TensorView& w, const TensorView& 
     TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: channel counts must be multiples of "
                               << kLanes;
   }
-  g.tiles_h = (g.oh + kTile - 1) / kTile;
-  g.tiles_w = (g.ow + kTile - 1) / kTile;
+  g.tiles_h = (g.oh + tile - 1) / tile;
+  g.tiles_w = (g.ow + tile - 1) / tile;
   return g;
 }
 
+template <class S, InputTile kInput, OutputTile kOutput>
 void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, const Attrs& a,
          TensorView dst) {
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"},
              {res, "residual"}});
-  Geometry g = geometry(src, w, dst, a);
+  constexpr int64_t kPoints = S::kPoints;
+  Geometry g = geometry(src, w, dst, a, S::kTile);
   int64_t tiles = g.tiles();
-  Entry& e = cached(signature(kKernelKind, {&src, &w, &dst}, a), w.data_ptr(), false, [&] {
+  Entry& e = cached(signature(S::kKind, {&src, &w, &dst}, a), w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = memory::desc({kPoints, tiles, g.c}, memory::data_type::f32,
                                  memory::format_tag::abc);
@@ -203,7 +260,8 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
     entry->scratch_md = pd.scratchpad_desc();
     auto& eng = cpu_engine();
     entry->weights = memory(pd.weights_desc(), eng);
-    std::vector<float> u = transform_weights(static_cast<const float*>(w.data_ptr()), g.k, g.c);
+    std::vector<float> u =
+        transform_weights<S>(static_cast<const float*>(w.data_ptr()), g.k, g.c);
     memory user(user_w, eng, u.data());
     dnnl::stream s(eng);
     dnnl::reorder(user, entry->weights).execute(s, user, entry->weights);
@@ -214,17 +272,22 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
   float* m = thread_buffer(1, kPoints * tiles * g.k);
   const float* x = static_cast<const float*>(src.data_ptr());
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) transform_input_tile(x, g, t, v);
+  for (int64_t t = 0; t < tiles; ++t) kInput(x, g, t, v);
   execute(e, {{DNNL_ARG_SRC, e.src_md, v}, {DNNL_ARG_DST, e.dst_md, m}});
   Epilogue epi{static_cast<const float*>(bias.data_ptr()),
                res != nullptr ? static_cast<const float*>(res->data_ptr()) : nullptr, a.act,
                static_cast<float>(a.clip_min), static_cast<float>(a.clip_max)};
   float* y = static_cast<float*>(dst.data_ptr());
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) transform_output_tile(m, g, epi, t, y);
+  for (int64_t t = 0; t < tiles; ++t) kOutput(m, g, epi, t, y);
 }
+
+using RunF4 = ConvEntryPoints<run<F4, input_tile_f4, output_tile_f4>>;
+using RunF2 = ConvEntryPoints<run<F2, input_tile_f2, output_tile_f2>>;
 
 }  // namespace
 
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d, ConvEntryPoints<run>::conv2d);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d_add, ConvEntryPoints<run>::conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d, RunF4::conv2d);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d_add, RunF4::conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd2_conv2d, RunF2::conv2d);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd2_conv2d_add, RunF2::conv2d_add);
