@@ -32,6 +32,7 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
     """Compile and bench one model in this process; returns its row."""
     from tvmforge.api import SHIPPED_SCHEDULES, CompileOptions, compile
     from tvmforge.benchmark import bench_artifact
+    from tvmforge.kernel_choice import summarize
 
     row: dict = {"model": model.name, "tier": model.tier, "mode": args.mode}
     try:
@@ -59,7 +60,7 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
             compile_s=round(time.monotonic() - started, 1),
             scheduled=facts["scheduled_functions"],
             functions=facts["functions"],
-            onednn_layers=_onednn_layers(artifact.manifest.get("kernels", [])),
+            onednn_layers=summarize(artifact.manifest.get("kernels", [])),
             tuning_s=round(tuning.seconds, 1) if tuning else 0.0,
             trials_spent=tuning.trials_spent if tuning else 0,
             trials_in_db=tuning.trials_total if tuning else 0,
@@ -78,15 +79,6 @@ def run_one(model: zoo.ZooModel, args: argparse.Namespace) -> dict:
         "ort_p90_ms": report.onnxruntime.p90_ms,
         "ratio": report.ratio,
     }
-
-
-def _onednn_layers(choices: list[dict]) -> str:
-    """``"chosen/offered"`` convolution sites run by a library kernel, with how many of them by
-    Winograd's, or "" when none was offered."""
-    offered = sum(c["sites"] for c in choices)
-    chosen = sum(c["sites"] for c in choices if c["winner"] != "tvm")
-    winograd = sum(c["sites"] for c in choices if c["winner"] == "winograd")
-    return f"{chosen}/{offered} ({winograd} Winograd)" if offered else ""
 
 
 def _tune(model: zoo.ZooModel, args: argparse.Namespace):
@@ -151,8 +143,9 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
         "median (below 1.00: tvmforge faster). The machine is shared: compare ratios, not ms.",
         "",
         f"Kernels: {env.get('kernels', 'tvm')} (`library`: conv, transposed conv and dense layers "
-        "whose library kernel (oneDNN's, or Winograd's for 3x3 convolutions, counted apart) "
-        "measured faster than TVM's and was built in).",
+        "a library kernel runs because it measured faster than TVM's, of those one could, and "
+        "how many each kernel runs: oneDNN's direct ones, Winograd F(4x4,3x3) and F(2x2,3x3) "
+        "(`winograd`, `winograd2`), im2col + matmul (`im2col`)).",
         "",
         "| model | tier | scheduled | library | tvmforge median ms | p90 | onnxruntime median ms "
         "| p90 | ratio | tuning s | trials | compile s | status |",

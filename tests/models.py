@@ -161,6 +161,32 @@ def custom_ops(path: Path) -> Path:
     return path
 
 
+def _random(rng: np.random.Generator, name: str, *shape: int, scale: float) -> onnx.TensorProto:
+    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+def _relu6_bounds() -> list[onnx.TensorProto]:
+    """Clip's bounds 0 and 6 as initializers ``lo`` and ``hi``."""
+    return [
+        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+    ]
+
+
+def _conv_model(
+    path: Path, name: str, nodes: list, inits: list, x: list[int], outputs: dict[str, list[int]]
+) -> Path:
+    """Save an opset-17 float32 graph of input ``x`` and the named ``outputs``."""
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x)],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
+        inits,
+    )
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def conv_zoo(path: Path, seed: int = 3) -> Path:
     """One of each convolution the oneDNN kernel fuses, 1x16x28x28 input, outputs not saturated.
 
@@ -171,9 +197,7 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
     rng = np.random.default_rng(seed)
 
     def arr(name: str, *shape: int, scale: float = 0.2) -> onnx.TensorProto:
-        return numpy_helper.from_array(
-            (rng.standard_normal(shape) * scale).astype(np.float32), name
-        )
+        return _random(rng, name, *shape, scale=scale)
 
     inits = [
         arr("w1", 32, 16, 3, 3), arr("b1", 32),
@@ -182,8 +206,7 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
         arr("w4", 32, 32, 1, 1), arr("b4", 32),
         arr("w5", 8, 32, 3, 3),
         arr("w6", 32, 32, 1, 1), arr("b6", 32),
-        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
-        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+        *_relu6_bounds(),
     ]  # fmt: skip
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
@@ -199,17 +222,8 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
         helper.make_node("Add", ["r6", "middle"], ["s6"]),
         helper.make_node("Conv", ["s6", "w5"], ["y"], dilations=[2, 2], pads=[2, 2, 2, 2]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "conv_zoo",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 28, 28])],
-        [
-            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 14, 14]),
-            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 32, 14, 14]),
-        ],
-        inits,
-    )
-    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    outputs = {"y": [1, 8, 14, 14], "middle": [1, 32, 14, 14]}
+    return _conv_model(path, "conv_zoo", nodes, inits, [1, 16, 28, 28], outputs)
 
 
 def winograd_net(path: Path, seed: int = 7) -> Path:
@@ -221,19 +235,15 @@ def winograd_net(path: Path, seed: int = 7) -> Path:
     rng = np.random.default_rng(seed)
 
     def arr(name: str, *shape: int) -> onnx.TensorProto:
-        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-        scale = 1.5 / np.sqrt(fan_in) if len(shape) > 1 else 0.2
-        return numpy_helper.from_array(
-            (rng.standard_normal(shape) * scale).astype(np.float32), name
-        )
+        scale = 1.5 / np.sqrt(np.prod(shape[1:])) if len(shape) > 1 else 0.2
+        return _random(rng, name, *shape, scale=scale)
 
     inits = [
         arr("w1", 32, 16, 3, 3), arr("b1", 32),
         arr("w2", 32, 32, 3, 3), arr("b2", 32),
         arr("w3", 32, 32, 3, 3), arr("b3", 32),
         arr("w4", 16, 32, 3, 3),
-        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
-        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+        *_relu6_bounds(),
     ]  # fmt: skip
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
@@ -247,17 +257,8 @@ def winograd_net(path: Path, seed: int = 7) -> Path:
         helper.make_node("Conv", ["s3", "w4"], ["c4"], pads=[2, 0, 0, 2]),
         helper.make_node("Clip", ["c4", "lo", "hi"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "winograd_net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 15, 15])],
-        [
-            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 15, 15]),
-            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 32, 15, 15]),
-        ],
-        inits,
-    )
-    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    outputs = {"y": [1, 16, 15, 15], "middle": [1, 32, 15, 15]}
+    return _conv_model(path, "winograd_net", nodes, inits, [1, 16, 15, 15], outputs)
 
 
 def stem_net(path: Path, seed: int = 9) -> Path:
@@ -269,16 +270,13 @@ def stem_net(path: Path, seed: int = 9) -> Path:
     rng = np.random.default_rng(seed)
 
     def arr(name: str, *shape: int, scale: float) -> onnx.TensorProto:
-        return numpy_helper.from_array(
-            (rng.standard_normal(shape) * scale).astype(np.float32), name
-        )
+        return _random(rng, name, *shape, scale=scale)
 
     inits = [
         arr("w1", 16, 3, 3, 3, scale=0.5), arr("b1", 16, scale=0.2),
         arr("w2", 16, 16, 3, 3, scale=0.3), arr("b2", 16, scale=0.2),
         arr("w3", 32, 16, 1, 1, scale=0.5), arr("b3", 32, scale=0.2),
-        numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
-        numpy_helper.from_array(np.array(6.0, np.float32), "hi"),
+        *_relu6_bounds(),
     ]  # fmt: skip
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], strides=[2, 2], pads=[0, 1, 1, 0]),
@@ -289,17 +287,8 @@ def stem_net(path: Path, seed: int = 9) -> Path:
         helper.make_node("Conv", ["middle", "w3", "b3"], ["c3"]),
         helper.make_node("Clip", ["c3", "lo", "hi"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "stem_net",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 17, 17])],
-        [
-            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32, 9, 9]),
-            helper.make_tensor_value_info("middle", TensorProto.FLOAT, [1, 16, 9, 9]),
-        ],
-        inits,
-    )
-    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    outputs = {"y": [1, 32, 9, 9], "middle": [1, 16, 9, 9]}
+    return _conv_model(path, "stem_net", nodes, inits, [1, 3, 17, 17], outputs)
 
 
 def deconv_net(path: Path, seed: int = 5) -> Path:

@@ -20,29 +20,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def conv_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return models.conv_zoo(tmp_path_factory.mktemp("models") / "conv_zoo.onnx")
+def _model_fixture(build, name: str | None = None):
+    """A module-scoped fixture (named after ``build`` unless ``name``) of the model it builds."""
+
+    @pytest.fixture(scope="module", name=name or build.__name__)
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return build(tmp_path_factory.mktemp("models") / f"{build.__name__}.onnx")
+
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def deconv_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return models.deconv_net(tmp_path_factory.mktemp("models") / "deconv_net.onnx")
-
-
-@pytest.fixture(scope="module")
-def winograd_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return models.winograd_net(tmp_path_factory.mktemp("models") / "winograd_net.onnx")
-
-
-@pytest.fixture(scope="module")
-def stem_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return models.stem_net(tmp_path_factory.mktemp("models") / "stem_net.onnx")
-
-
-@pytest.fixture(scope="module")
-def attention(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return models.self_attention(tmp_path_factory.mktemp("models") / "attention.onnx")
+conv_zoo = _model_fixture(models.conv_zoo)
+deconv_net = _model_fixture(models.deconv_net)
+winograd_net = _model_fixture(models.winograd_net)
+stem_net = _model_fixture(models.stem_net)
+attention = _model_fixture(models.self_attention, "attention")
 
 
 def _graph(model: Path):

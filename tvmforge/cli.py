@@ -196,10 +196,9 @@ def _compile_summary(artifact, seconds: float) -> str:
     m = artifact.manifest
     tuned = f"{m['tuning']['scheduled_functions']}/{m['tuning']['functions']} functions tuned"
     if m.get("kernels"):
-        sites = sum(c["sites"] for c in m["kernels"])
-        onednn = sum(c["sites"] for c in m["kernels"] if c["winner"] == "onednn")
-        winograd = sum(c["sites"] for c in m["kernels"] if c["winner"] == "winograd")
-        tuned += f", {onednn}/{sites} conv/dense layers faster in oneDNN, {winograd} in Winograd"
+        from .kernel_choice import summarize
+
+        tuned += f", {summarize(m['kernels'])} conv/dense layers faster in library kernels"
     if artifact.validation is None and not m["config"].get("validate", True):
         check = "not validated (--no-validate)"
     elif artifact.validation is None:

@@ -1,5 +1,6 @@
 """Pick, per convolution or matmul workload, the fastest of TVM's tuned kernel and the library
-kernels that can run it (oneDNN's direct one, Winograd's for 3x3 convolutions), by measuring.
+kernels that can run it (oneDNN's direct one, Winograd's two for 3x3 convolutions, im2col's for
+short reductions; see ``offload.LIBRARY_KERNELS``), by measuring.
 
 Each distinct workload (shapes, attributes, epilogue) is built as a one-operator function once
 lowered by TVM with the tuning databases applied (exactly as in the model) and once per library
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ class KernelChoice:
     workload: str
     sites: int
     tvm_us: float | None  # None: not measured, a library kernel was asked for
-    library_us: Mapping[str, float]  # microseconds by library kernel ("onednn", "winograd")
+    library_us: Mapping[str, float]  # microseconds by library kernel ("onednn", "winograd", ...)
 
     @property
     def fastest_library(self) -> str:
@@ -59,6 +61,18 @@ class KernelChoice:
             **{f"{kernel}_us": round(us, 2) for kernel, us in self.library_us.items()},
             "winner": self.winner,
         }
+
+
+def summarize(choices: Sequence[Mapping]) -> str:
+    """``"library/offered (n onednn, m winograd, ...)"`` layers from a manifest's kernel choices
+    (those a library kernel runs, of those one could), or "" when none was offered."""
+    per_kernel: Counter[str] = Counter()
+    for choice in choices:
+        per_kernel[choice["winner"]] += choice["sites"]
+    offered = sum(per_kernel.values())
+    library = offered - per_kernel.pop("tvm", 0)
+    detail = ", ".join(f"{n} {kernel}" for kernel, n in sorted(per_kernel.items()))
+    return f"{library}/{offered} ({detail})" if offered else ""
 
 
 def choose(

@@ -11,8 +11,9 @@ fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dim
 
 Each site names the library kernels that can run it (``Site.library_kernels``): oneDNN's direct
 kernels run every site; Winograd's (``kernels/winograd.cc``, F(4x4, 3x3) and F(2x2, 3x3)) run
-3x3 stride-1 convolutions whose channel counts are multiples of 16; im2col's (``kernels/im2col.cc``) runs convolutions
-whose reduction (kernel area x input channels) is short, as a network's first layer has.
+3x3 stride-1 convolutions whose channel counts are multiples of 16; im2col's
+(``kernels/im2col.cc``) runs convolutions whose reduction (kernel area x input channels) is
+short, as a network's first layer has.
 """
 
 from __future__ import annotations
