@@ -226,11 +226,11 @@ def conv_zoo(path: Path, seed: int = 3) -> Path:
     return _conv_model(path, "conv_zoo", nodes, inits, [1, 16, 28, 28], outputs)
 
 
-def winograd_net(path: Path, seed: int = 7) -> Path:
+def winograd_net(path: Path, seed: int = 7, batch: int = 1) -> Path:
     """3x3 stride-1 convolutions of 16 and 32 channels on a 15x15 map (tiles cut at the edge).
 
     Conv+bias+Relu; Conv + residual Add + Relu; Conv + Relu + residual Add; Conv with
-    asymmetric pads, no bias, Clip(0, 6). Input 1x16x15x15; outputs ``y`` and ``middle``.
+    asymmetric pads, no bias, Clip(0, 6). Input batchx16x15x15; outputs ``y`` and ``middle``.
     """
     rng = np.random.default_rng(seed)
 
@@ -257,8 +257,8 @@ def winograd_net(path: Path, seed: int = 7) -> Path:
         helper.make_node("Conv", ["s3", "w4"], ["c4"], pads=[2, 0, 0, 2]),
         helper.make_node("Clip", ["c4", "lo", "hi"], ["y"]),
     ]
-    outputs = {"y": [1, 16, 15, 15], "middle": [1, 32, 15, 15]}
-    return _conv_model(path, "winograd_net", nodes, inits, [1, 16, 15, 15], outputs)
+    outputs = {"y": [batch, 16, 15, 15], "middle": [batch, 32, 15, 15]}
+    return _conv_model(path, "winograd_net", nodes, inits, [batch, 16, 15, 15], outputs)
 
 
 def stem_net(path: Path, seed: int = 9) -> Path:

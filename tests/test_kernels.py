@@ -23,9 +23,11 @@ pytestmark = pytest.mark.skipif(
 def _model_fixture(build, name: str | None = None):
     """A module-scoped fixture (named after ``build`` unless ``name``) of the model it builds."""
 
-    @pytest.fixture(scope="module", name=name or build.__name__)
+    name = name or build.__name__
+
+    @pytest.fixture(scope="module", name=name)
     def fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-        return build(tmp_path_factory.mktemp("models") / f"{build.__name__}.onnx")
+        return build(tmp_path_factory.mktemp("models") / f"{name}.onnx")
 
     return fixture
 
@@ -34,6 +36,7 @@ conv_zoo = _model_fixture(models.conv_zoo)
 deconv_net = _model_fixture(models.deconv_net)
 winograd_net = _model_fixture(models.winograd_net)
 stem_net = _model_fixture(models.stem_net)
+winograd_batch2 = _model_fixture(lambda path: models.winograd_net(path, batch=2), "winograd_batch2")
 attention = _model_fixture(models.self_attention, "attention")
 
 
@@ -111,6 +114,9 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
     [("conv_zoo", "tvmforge_dnnl_conv2d", 6, (1, 16, 28, 28)),
      ("winograd_net", "tvmforge_winograd_conv2d", 4, (1, 16, 15, 15)),
      ("winograd_net", "tvmforge_winograd2_conv2d", 4, (1, 16, 15, 15)),
+     ("winograd_batch2", "tvmforge_winograd_conv2d", 4, (2, 16, 15, 15)),
+     ("winograd_batch2", "tvmforge_winograd2_conv2d", 4, (2, 16, 15, 15)),
+     ("winograd_batch2", "tvmforge_im2col_conv2d", 1, (2, 16, 15, 15)),  # 3x3x16
      ("conv_zoo", "tvmforge_im2col_conv2d", 3, (1, 16, 28, 28)),  # 3x3x16 and two 1x1 convs
      ("stem_net", "tvmforge_im2col_conv2d", 3, (1, 3, 17, 17)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),

@@ -98,8 +98,8 @@ struct F2 {
 
 // Shapes of one convolution and its tiling.
 struct Geometry {
-  int64_t h, w, c, k, oh, ow, pad_t, pad_l, tiles_h, tiles_w;
-  int64_t tiles() const { return tiles_h * tiles_w; }
+  int64_t n, h, w, c, k, oh, ow, pad_t, pad_l, tiles_h, tiles_w;
+  int64_t tiles() const { return n * tiles_h * tiles_w; }  // tiles of every image in the batch
 };
 
 // The fused epilogue (see dnnl_kernels.cc's ``act`` codes).
@@ -114,7 +114,9 @@ struct Epilogue {
 template <class S>
 WINOGRAD_INLINE void input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
   constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
-  int64_t y0 = t / g.tiles_w * kTile - g.pad_t, x0 = t % g.tiles_w * kTile - g.pad_l;
+  int64_t per_image = g.tiles_h * g.tiles_w, in_image = t % per_image;
+  int64_t y0 = in_image / g.tiles_w * kTile - g.pad_t, x0 = in_image % g.tiles_w * kTile - g.pad_l;
+  x += t / per_image * g.h * g.w * g.c;
   for (int64_t c = 0; c < g.c; c += kLanes) {
     Lanes rows[kPatch][kPatch];
     for (int64_t i = 0; i < kPatch; ++i) {
@@ -142,7 +144,11 @@ template <class S>
 WINOGRAD_INLINE void output_tile(const float* m, const Geometry& g, const Epilogue& e, int64_t t,
                                  float* y) {
   constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
-  int64_t ty = t / g.tiles_w * kTile, tx = t % g.tiles_w * kTile;
+  int64_t per_image = g.tiles_h * g.tiles_w, in_image = t % per_image;
+  int64_t ty = in_image / g.tiles_w * kTile, tx = in_image % g.tiles_w * kTile;
+  int64_t image = t / per_image * g.oh * g.ow * g.k;
+  y += image;
+  const float* residual = e.residual != nullptr ? e.residual + image : nullptr;
   bool residual_last = e.act & kResidualLast;
   int64_t act = e.act & ~kResidualLast;
   Lanes lo = Lanes{} + e.lo, hi = Lanes{} + e.hi, zero = Lanes{};
@@ -164,10 +170,10 @@ WINOGRAD_INLINE void output_tile(const float* m, const Geometry& g, const Epilog
       for (int64_t j = 0; j < kTile && tx + j < g.ow; ++j) {
         int64_t at = ((ty + i) * g.ow + tx + j) * g.k + k;
         Lanes r = out[j] + bias;
-        if (e.residual != nullptr && !residual_last) r += load(e.residual + at);
+        if (residual != nullptr && !residual_last) r += load(residual + at);
         if (act == 1) r = r > zero ? r : zero;
         if (act == 2) r = r < lo ? lo : (r > hi ? hi : r);
-        if (e.residual != nullptr && residual_last) r += load(e.residual + at);
+        if (residual != nullptr && residual_last) r += load(residual + at);
         store(y + at, r);
       }
     }
@@ -226,8 +232,10 @@ Geometry geometry(const TensorView& src, const TensorView& w, const TensorView& 
     TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: 3x3 weights, stride 1, no dilation "
                                  "or groups";
   }
-  Geometry g{src.shape()[1], src.shape()[2], src.shape()[3], w.shape()[0], dst.shape()[1],
-             dst.shape()[2], a.pad_t, a.pad_l, 0, 0};
+  // clang-format off
+  Geometry g{src.shape()[0], src.shape()[1], src.shape()[2], src.shape()[3], w.shape()[0],
+             dst.shape()[1], dst.shape()[2], a.pad_t, a.pad_l, 0, 0};
+  // clang-format on
   if (g.c % kLanes != 0 || g.k % kLanes != 0 || w.shape()[3] != g.c || dst.shape()[3] != g.k) {
     TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: channel counts must be multiples of "
                               << kLanes;
