@@ -77,11 +77,12 @@ def available() -> bool:
 
 
 def wanted(choice: str, preset, remote: bool = False) -> bool:
-    """Whether a build offers oneDNN kernels: ``choice`` is "auto", "onednn" or "tvm".
+    """Whether a build offers library kernels (oneDNN's, and ours built on it: Winograd,
+    im2col): ``choice`` is "auto", "onednn" or "tvm".
 
     "auto" offers them for x86 CPU builds measured here when oneDNN is installed, each chosen
-    where it measures faster; "onednn" insists (every site in oneDNN, TVM's kernel not timed;
-    one-line error when impossible); "tvm" never offers them.
+    where it measures faster; "onednn" insists (every site in the fastest library kernel, TVM's
+    not timed; one-line error when impossible); "tvm" never offers them.
     """
     if choice == "tvm":
         return False
