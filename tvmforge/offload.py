@@ -5,9 +5,9 @@ constant OHWI weights, an NHWC ``conv2d_transpose`` with constant IOHW weights o
 ``matmul`` with a constant weight (a dense layer), then optionally ``add`` of a constant bias,
 ``add`` of a residual tensor (convolutions), and ``relu`` or a clip (``maximum`` then
 ``minimum`` with constants), or the residual ``add`` after the activation instead, each
-intermediate used only by the next. The chain is replaced by one ``call_dps_packed`` to the oneDNN kernel, which
-fuses the same epilogue. A ``matmul`` of two run-time tensors of equal batch dims (attention's
-``Q @ K^T`` and ``P @ V``) is a site of its own, without an epilogue.
+intermediate used only by the next. The chain is replaced by one ``call_dps_packed`` to a
+library kernel, which fuses the same epilogue. A ``matmul`` of two run-time tensors of equal
+batch dims (attention's ``Q @ K^T`` and ``P @ V``) is a site of its own, without an epilogue.
 
 Each site names the library kernels that can run it (``Site.library_kernels``): oneDNN's direct
 kernels run every site; Winograd's (``kernels/winograd.cc``, F(4x4, 3x3) and F(2x2, 3x3)) run
@@ -102,8 +102,8 @@ class Site:
     @property
     def library_kernels(self) -> tuple[str, ...]:
         """The library kernels that can run this site: oneDNN's always; for convolutions without
-        groups, Winograd's (both) when 3x3 stride-1 undilated with channel counts multiple of 16, and
-        im2col's when the reduction is at most ``_IM2COL_DEPTH`` long."""
+        groups, Winograd's (both) when 3x3 stride-1 undilated with channel counts multiple of
+        16, and im2col's when the reduction is at most ``_IM2COL_DEPTH`` long."""
         if self.kind != "conv2d" or self.attrs[8] != 1:
             return (ONEDNN,)
         out_channels, kh, kw, in_channels = self.weight.shape
@@ -204,8 +204,7 @@ def _match(binding, by_var, users) -> Site | None:
             bias = _const_numpy(const).reshape(-1).astype("float32")
             chain.append(nxt)
             nxt = _sole_user(chain[-1], by_var, users)
-    if kind == "conv2d" and _residual(nxt, chain[-1].var) is not None:
-        residual = _residual(nxt, chain[-1].var)
+    if kind == "conv2d" and (residual := _residual(nxt, chain[-1].var)) is not None:
         chain.append(nxt)
         nxt = _sole_user(chain[-1], by_var, users)
     if nxt is not None and _is_op(nxt.value, "relax.nn.relu"):

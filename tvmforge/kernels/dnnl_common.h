@@ -72,7 +72,8 @@ inline int residual_arg(int64_t act) {
   return DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1;
 }
 
-inline dnnl::primitive_attr epilogue(const memory::desc* res_md, int64_t act, double lo, double hi) {
+inline dnnl::primitive_attr epilogue(const memory::desc* res_md, int64_t act, double lo,
+                                     double hi) {
   dnnl::post_ops ops;
   bool residual_last = act & kResidualLast;
   act &= ~kResidualLast;
@@ -89,6 +90,20 @@ inline dnnl::primitive_attr epilogue(const memory::desc* res_md, int64_t act, do
   return attr;
 }
 
+// Finish ``e`` from a primitive descriptor: the primitive, its scratchpad and its weights
+// (reordered once from ``weights``, laid out as ``user_w``).
+template <class PrimitiveDesc, class Primitive>
+void finish(Entry& e, const PrimitiveDesc& pd, const memory::desc& user_w, const void* weights) {
+  auto& eng = cpu_engine();
+  e.prim = Primitive(pd);
+  e.scratch_md = pd.scratchpad_desc();
+  e.weights = memory(pd.weights_desc(), eng);
+  memory user(user_w, eng, const_cast<void*>(weights));
+  dnnl::stream s(eng);
+  dnnl::reorder(user, e.weights).execute(s, user, e.weights);
+  s.wait();
+}
+
 // The cached entry for ``sig`` and the constant weights at ``w`` (null: run-time weights),
 // made by ``make`` on first use.
 template <class Make>
@@ -102,8 +117,9 @@ Entry& cached(std::vector<int64_t> sig, const void* w, bool residual, Make make)
   return *it->second;
 }
 
-inline std::vector<int64_t> signature(int64_t kind, std::initializer_list<const TensorView*> tensors,
-                               const Attrs& a) {
+inline std::vector<int64_t> signature(int64_t kind,
+                                      std::initializer_list<const TensorView*> tensors,
+                                      const Attrs& a) {
   std::vector<int64_t> sig{kind};
   for (auto* t : tensors) {
     for (auto v : dims_of(*t)) sig.push_back(v);

@@ -56,20 +56,6 @@ memory::desc iohw_desc(const TensorView& w) {
                       memory::dims{kh * kw, o * kh * kw, kw, 1});
 }
 
-// Finish ``e`` from a primitive descriptor: the primitive, its scratchpad and its weights
-// (reordered once from the user's layout).
-template <class PrimitiveDesc, class Primitive>
-void finish(Entry& e, const PrimitiveDesc& pd, const memory::desc& user_w, const TensorView& w) {
-  auto& eng = cpu_engine();
-  e.prim = Primitive(pd);
-  e.scratch_md = pd.scratchpad_desc();
-  e.weights = memory(pd.weights_desc(), eng);
-  memory user(user_w, eng, w.data_ptr());
-  dnnl::stream s(eng);
-  dnnl::reorder(user, e.weights).execute(s, user, e.weights);
-  s.wait();
-}
-
 // Run ``e`` (constant weights, a bias, maybe a residual) on ``src`` into ``dst``.
 void execute(const Entry& e, const TensorView& src, const TensorView& bias,
              const TensorView* res, const TensorView& dst) {
@@ -106,7 +92,7 @@ void run_conv(TensorView src, TensorView w, TensorView bias, const TensorView* r
         entry->src_md, any_layout(user_w), entry->bias_md, entry->dst_md,
         {a.stride_h, a.stride_w}, {a.dil_h - 1, a.dil_w - 1}, {a.pad_t, a.pad_l},
         {a.pad_b, a.pad_r}, attr);
-    finish<decltype(pd), dnnl::convolution_forward>(*entry, pd, user_w, w);
+    finish<decltype(pd), dnnl::convolution_forward>(*entry, pd, user_w, w.data_ptr());
     return entry;
   });
   execute(e, src, bias, res, dst);
@@ -128,7 +114,7 @@ void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh,
         cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
         entry->src_md, any_layout(user_w), entry->bias_md, entry->dst_md, {sh, sw},
         {dh - 1, dw - 1}, {pt, pl}, {pb, pr}, epilogue(nullptr, act, a.clip_min, a.clip_max));
-    finish<decltype(pd), dnnl::deconvolution_forward>(*entry, pd, user_w, w);
+    finish<decltype(pd), dnnl::deconvolution_forward>(*entry, pd, user_w, w.data_ptr());
     return entry;
   });
   execute(e, src, bias, nullptr, dst);
@@ -149,7 +135,7 @@ void dense(TensorView src, TensorView w, TensorView bias, int64_t act, TensorVie
     dnnl::matmul::primitive_desc pd(cpu_engine(), entry->src_md, any_layout(user_w),
                                     entry->bias_md, entry->dst_md,
                                     epilogue(nullptr, act, a.clip_min, a.clip_max));
-    finish<decltype(pd), dnnl::matmul>(*entry, pd, user_w, w);
+    finish<decltype(pd), dnnl::matmul>(*entry, pd, user_w, w.data_ptr());
     return entry;
   });
   execute(e, src, bias, nullptr, dst);

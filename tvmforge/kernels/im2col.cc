@@ -79,14 +79,7 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
     auto attr = epilogue(res != nullptr ? &entry->res_md : nullptr, a.act, a.clip_min, a.clip_max);
     dnnl::matmul::primitive_desc pd(cpu_engine(), entry->src_md, any_layout(user_w),
                                     entry->bias_md, entry->dst_md, attr);
-    entry->prim = dnnl::matmul(pd);
-    entry->scratch_md = pd.scratchpad_desc();
-    auto& eng = cpu_engine();
-    entry->weights = memory(pd.weights_desc(), eng);
-    memory user(user_w, eng, w.data_ptr());
-    dnnl::stream s(eng);
-    dnnl::reorder(user, entry->weights).execute(s, user, entry->weights);
-    s.wait();
+    finish<decltype(pd), dnnl::matmul>(*entry, pd, user_w, w.data_ptr());
     return entry;
   });
   float* cols = thread_buffer(0, p.rows() * p.depth());

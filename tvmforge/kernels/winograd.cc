@@ -34,7 +34,8 @@ constexpr int64_t kLanes = 16;  // channels transformed together
 // Helpers of the transforms are forced inline so that each compiled copy of a transform (see
 // target_clones) inlines them in its own instruction set.
 #define WINOGRAD_INLINE inline __attribute__((always_inline))
-#define WINOGRAD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define WINOGRAD_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 
@@ -264,16 +265,9 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::primitive_desc pd(cpu_engine(), entry->src_md, any_layout(user_w),
                                     entry->dst_md, attr);
-    entry->prim = dnnl::matmul(pd);
-    entry->scratch_md = pd.scratchpad_desc();
-    auto& eng = cpu_engine();
-    entry->weights = memory(pd.weights_desc(), eng);
     std::vector<float> u =
         transform_weights<S>(static_cast<const float*>(w.data_ptr()), g.k, g.c);
-    memory user(user_w, eng, u.data());
-    dnnl::stream s(eng);
-    dnnl::reorder(user, entry->weights).execute(s, user, entry->weights);
-    s.wait();
+    finish<decltype(pd), dnnl::matmul>(*entry, pd, user_w, u.data());
     return entry;
   });
   float* v = thread_buffer(0, kPoints * tiles * g.c);
