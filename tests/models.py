@@ -291,6 +291,30 @@ def stem_net(path: Path, seed: int = 9) -> Path:
     return _conv_model(path, "stem_net", nodes, inits, [1, 3, 17, 17], outputs)
 
 
+def shallow_net(path: Path, seed: int = 10) -> Path:
+    """Two first layers the shallow kernel runs, 1x3x40x40 input, 80 output channels (a block of
+    64 and one of 16), rows wide enough for whole pixel blocks and single pixels at the edges.
+
+    Conv 3x3 with asymmetric pads + Relu (``middle``); dilated 3x3 Conv + residual ``middle`` +
+    Clip(0, 6) (``y``).
+    """
+    rng = np.random.default_rng(seed)
+    inits = [
+        _random(rng, "w1", 80, 3, 3, 3, scale=0.5), _random(rng, "b1", 80, scale=0.2),
+        _random(rng, "w2", 80, 3, 3, 3, scale=0.5), _random(rng, "b2", 80, scale=0.2),
+        *_relu6_bounds(),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 0, 1, 2]),
+        helper.make_node("Relu", ["c1"], ["middle"]),
+        helper.make_node("Conv", ["x", "w2", "b2"], ["c2"], dilations=[2, 2], pads=[2, 2, 2, 2]),
+        helper.make_node("Add", ["c2", "middle"], ["s2"]),
+        helper.make_node("Clip", ["s2", "lo", "hi"], ["y"]),
+    ]
+    outputs = {"y": [1, 80, 40, 40], "middle": [1, 80, 40, 40]}
+    return _conv_model(path, "shallow_net", nodes, inits, [1, 3, 40, 40], outputs)
+
+
 def deconv_net(path: Path, seed: int = 5) -> Path:
     """Two transposed convolutions (NCHW), 1x8x10x10 input, two outputs.
 

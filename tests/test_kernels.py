@@ -36,6 +36,7 @@ conv_zoo = _model_fixture(models.conv_zoo)
 deconv_net = _model_fixture(models.deconv_net)
 winograd_net = _model_fixture(models.winograd_net)
 stem_net = _model_fixture(models.stem_net)
+shallow_net = _model_fixture(models.shallow_net)
 winograd_batch2 = _model_fixture(lambda path: models.winograd_net(path, batch=2), "winograd_batch2")
 attention = _model_fixture(models.self_attention, "attention")
 
@@ -119,6 +120,8 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
      ("winograd_batch2", "tvmforge_im2col_conv2d", 1, (2, 16, 15, 15)),  # 3x3x16
      ("conv_zoo", "tvmforge_im2col_conv2d", 3, (1, 16, 28, 28)),  # 3x3x16 and two 1x1 convs
      ("stem_net", "tvmforge_im2col_conv2d", 3, (1, 3, 17, 17)),
+     ("shallow_net", "tvmforge_shallow_conv2d", 2, (1, 3, 40, 40)),
+     ("shallow_net", "tvmforge_im2col_conv2d", 2, (1, 3, 40, 40)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 0, (1, 8, 10, 10)),  # TVM's, in NCHW
      ("mlp", "tvmforge_dnnl_dense", 2, (4, 32)),

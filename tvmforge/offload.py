@@ -13,7 +13,8 @@ Each site names the library kernels that can run it (``Site.library_kernels``): 
 kernels run every site; Winograd's (``kernels/winograd.cc``, F(4x4, 3x3) and F(2x2, 3x3)) run
 3x3 stride-1 convolutions whose channel counts are multiples of 16; im2col's
 (``kernels/im2col.cc``) runs convolutions whose reduction (kernel area x input channels) is
-short, as a network's first layer has.
+short, as a network's first layer has, and so does the shallow kernel (``kernels/shallow.cc``)
+where the input channels are few.
 """
 
 from __future__ import annotations
@@ -25,25 +26,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kernels import FUNCTIONS, IM2COL_FUNCTIONS, WINOGRAD_FUNCTIONS
+from .kernels import FUNCTIONS, IM2COL_FUNCTIONS, SHALLOW_FUNCTIONS, WINOGRAD_FUNCTIONS
 
 #: Activation codes shared with dnnl_kernels.cc; ``_RESIDUAL_LAST`` is or-ed in when the
 #: residual is added after the activation (``relu(conv(x)) + y``), not before it.
 _RELU, _CLIP, _RESIDUAL_LAST = 1, 2, 4
 #: Library kernels, by the name choices and manifests use, with their functions' prefix.
-ONEDNN, WINOGRAD, WINOGRAD2, IM2COL = "onednn", "winograd", "winograd2", "im2col"
-LIBRARY_KERNELS = (ONEDNN, WINOGRAD, WINOGRAD2, IM2COL)
+ONEDNN, WINOGRAD, WINOGRAD2 = "onednn", "winograd", "winograd2"
+IM2COL, SHALLOW = "im2col", "shallow"
+LIBRARY_KERNELS = (ONEDNN, WINOGRAD, WINOGRAD2, IM2COL, SHALLOW)
 _PREFIXES = {
     ONEDNN: "tvmforge_dnnl_",
     WINOGRAD: "tvmforge_winograd_",
     WINOGRAD2: "tvmforge_winograd2_",
     IM2COL: "tvmforge_im2col_",
+    SHALLOW: "tvmforge_shallow_",
 }
-#: Channels the Winograd kernel transforms at a time (both channel counts must be multiples).
-_WINOGRAD_LANES = 16
-#: The longest reduction (kernel height x width x input channels) offered to im2col: 7x7 on
-#: three channels (ResNet's first layer) and below.
-_IM2COL_DEPTH = 160
+#: Channels our kernels handle at a time: Winograd's both channel counts and the shallow
+#: kernel's output channels must be multiples.
+_LANES = 16
+#: The longest reduction (kernel height x width x input channels) offered to im2col and the
+#: shallow kernel: 7x7 on three channels (ResNet's first layer) and below.
+_SHALLOW_DEPTH = 160
 
 
 @dataclass(frozen=True)
@@ -103,15 +107,19 @@ class Site:
     def library_kernels(self) -> tuple[str, ...]:
         """The library kernels that can run this site: oneDNN's always; for convolutions without
         groups, Winograd's (both) when 3x3 stride-1 undilated with channel counts multiple of
-        16, and im2col's when the reduction is at most ``_IM2COL_DEPTH`` long."""
+        16, and im2col's when the reduction is at most ``_SHALLOW_DEPTH`` long; the shallow
+        kernel's too when fewer than 16 input channels (too few to fill its vectors, which run
+        over output channels) and output channels a multiple of 16."""
         if self.kind != "conv2d" or self.attrs[8] != 1:
             return (ONEDNN,)
         out_channels, kh, kw, in_channels = self.weight.shape
         strides, dilation = tuple(self.attrs[0:2]), tuple(self.attrs[6:8])
-        lanes = out_channels % _WINOGRAD_LANES == 0 and in_channels % _WINOGRAD_LANES == 0
+        lanes = out_channels % _LANES == 0 and in_channels % _LANES == 0
         winograd = (kh, kw) == (3, 3) and strides == dilation == (1, 1) and lanes
-        im2col = kh * kw * in_channels <= _IM2COL_DEPTH
-        return (ONEDNN,) + (WINOGRAD, WINOGRAD2) * winograd + (IM2COL,) * im2col
+        im2col = kh * kw * in_channels <= _SHALLOW_DEPTH
+        shallow = im2col and in_channels < _LANES and out_channels % _LANES == 0
+        kernels = (ONEDNN,) + (WINOGRAD, WINOGRAD2) * winograd + (IM2COL,) * im2col
+        return kernels + (SHALLOW,) * shallow
 
     def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN):
         """The ``call_dps_packed`` to library ``kernel`` that replaces the chain (optionally on
@@ -130,7 +138,7 @@ class Site:
         assert kernel in self.library_kernels, (kernel, self.describe())
         suffix = "_add" if self.residual is not None else ""
         name = f"{_PREFIXES[kernel]}{self.kind}{suffix}"
-        assert name in FUNCTIONS + WINOGRAD_FUNCTIONS + IM2COL_FUNCTIONS, name
+        assert name in FUNCTIONS + WINOGRAD_FUNCTIONS + IM2COL_FUNCTIONS + SHALLOW_FUNCTIONS, name
         return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
 
 

@@ -40,6 +40,8 @@ WINOGRAD_FUNCTIONS = (
 )
 #: Convolutions with a short reduction (first layers) as im2col + one oneDNN matmul.
 IM2COL_FUNCTIONS = ("tvmforge_im2col_conv2d", "tvmforge_im2col_conv2d_add")
+#: The same convolutions computed directly, output channels in vectors (no patch matrix).
+SHALLOW_FUNCTIONS = ("tvmforge_shallow_conv2d", "tvmforge_shallow_conv2d_add")
 #: The function that moves TVM's parallel loops onto OpenMP, called by ``Session``.
 OPENMP_PARALLEL = "tvmforge_openmp_parallel"
 #: Each source the artifact links, with the functions its object exports.
@@ -47,6 +49,7 @@ SOURCES = {
     Path(__file__).with_name("dnnl_kernels.cc"): FUNCTIONS,
     Path(__file__).with_name("winograd.cc"): WINOGRAD_FUNCTIONS,
     Path(__file__).with_name("im2col.cc"): IM2COL_FUNCTIONS,
+    Path(__file__).with_name("shallow.cc"): SHALLOW_FUNCTIONS,
     Path(__file__).with_name("openmp_parallel.cc"): (OPENMP_PARALLEL,),
 }
 #: The shared library the artifact links against, and where users get it.

@@ -23,29 +23,11 @@
 #include <omp.h>
 
 #include <cstdlib>
-#include <cstring>
 
 #include "dnnl_common.h"
+#include "lanes.h"
 
 namespace {
-
-constexpr int64_t kLanes = 16;  // channels transformed together
-
-// Helpers of the transforms are forced inline so that each compiled copy of a transform (see
-// target_clones) inlines them in its own instruction set.
-#define WINOGRAD_INLINE inline __attribute__((always_inline))
-#define WINOGRAD_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-
-typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
-
-WINOGRAD_INLINE Lanes load(const float* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-WINOGRAD_INLINE void store(float* p, Lanes v) { std::memcpy(p, &v, sizeof v); }
 
 // F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 (and infinity).
 struct F4 {
@@ -57,7 +39,7 @@ struct F4 {
 
   // B^T applied to six values (rows or columns of a patch).
   template <class T>
-  static WINOGRAD_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
+  static LANES_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
     out[0] = 4 * d[0] - 5 * d[2] + d[4];
     out[1] = -4 * (d[1] + d[2]) + d[3] + d[4];
     out[2] = 4 * (d[1] - d[2]) - d[3] + d[4];
@@ -68,7 +50,7 @@ struct F4 {
 
   // A^T applied to six values.
   template <class T>
-  static WINOGRAD_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
+  static LANES_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
     out[0] = m[0] + m[1] + m[2] + m[3] + m[4];
     out[1] = m[1] - m[2] + 2 * (m[3] - m[4]);
     out[2] = m[1] + m[2] + 4 * (m[3] + m[4]);
@@ -83,7 +65,7 @@ struct F2 {
   static constexpr double kG[kPatch][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
 
   template <class T>
-  static WINOGRAD_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
+  static LANES_INLINE void input_step(const T (&d)[kPatch], T (&out)[kPatch]) {
     out[0] = d[0] - d[2];
     out[1] = d[1] + d[2];
     out[2] = d[2] - d[1];
@@ -91,7 +73,7 @@ struct F2 {
   }
 
   template <class T>
-  static WINOGRAD_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
+  static LANES_INLINE void output_step(const T (&m)[kPatch], T (&out)[kTile]) {
     out[0] = m[0] + m[1] + m[2];
     out[1] = m[1] - m[2] - m[3];
   }
@@ -103,17 +85,9 @@ struct Geometry {
   int64_t tiles() const { return n * tiles_h * tiles_w; }  // tiles of every image in the batch
 };
 
-// The fused epilogue (see dnnl_kernels.cc's ``act`` codes).
-struct Epilogue {
-  const float* bias;
-  const float* residual;  // NHWC like the output, or null
-  int64_t act;
-  float lo, hi;
-};
-
 // Step 1 for tile ``t``, every input channel.
 template <class S>
-WINOGRAD_INLINE void input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
+LANES_INLINE void input_tile(const float* x, const Geometry& g, int64_t t, float* v) {
   constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
   int64_t per_image = g.tiles_h * g.tiles_w, in_image = t % per_image;
   int64_t y0 = in_image / g.tiles_w * kTile - g.pad_t, x0 = in_image % g.tiles_w * kTile - g.pad_l;
@@ -142,7 +116,7 @@ WINOGRAD_INLINE void input_tile(const float* x, const Geometry& g, int64_t t, fl
 
 // Step 3 for tile ``t``: every output channel, with the epilogue.
 template <class S>
-WINOGRAD_INLINE void output_tile(const float* m, const Geometry& g, const Epilogue& e, int64_t t,
+LANES_INLINE void output_tile(const float* m, const Geometry& g, const Epilogue& e, int64_t t,
                                  float* y) {
   constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
   int64_t per_image = g.tiles_h * g.tiles_w, in_image = t % per_image;
@@ -150,9 +124,6 @@ WINOGRAD_INLINE void output_tile(const float* m, const Geometry& g, const Epilog
   int64_t image = t / per_image * g.oh * g.ow * g.k;
   y += image;
   const float* residual = e.residual != nullptr ? e.residual + image : nullptr;
-  bool residual_last = e.act & kResidualLast;
-  int64_t act = e.act & ~kResidualLast;
-  Lanes lo = Lanes{} + e.lo, hi = Lanes{} + e.hi, zero = Lanes{};
   for (int64_t k = 0; k < g.k; k += kLanes) {
     Lanes cols[kPatch][kTile];
     for (int64_t j = 0; j < kPatch; ++j) {
@@ -163,36 +134,30 @@ WINOGRAD_INLINE void output_tile(const float* m, const Geometry& g, const Epilog
       S::output_step(col, out);
       for (int64_t i = 0; i < kTile; ++i) cols[j][i] = out[i];
     }
-    Lanes bias = load(e.bias + k);
     for (int64_t i = 0; i < kTile && ty + i < g.oh; ++i) {
       Lanes row[kPatch], out[kTile];
       for (int64_t j = 0; j < kPatch; ++j) row[j] = cols[j][i];
       S::output_step(row, out);
       for (int64_t j = 0; j < kTile && tx + j < g.ow; ++j) {
         int64_t at = ((ty + i) * g.ow + tx + j) * g.k + k;
-        Lanes r = out[j] + bias;
-        if (residual != nullptr && !residual_last) r += load(residual + at);
-        if (act == 1) r = r > zero ? r : zero;
-        if (act == 2) r = r < lo ? lo : (r > hi ? hi : r);
-        if (residual != nullptr && residual_last) r += load(residual + at);
-        store(y + at, r);
+        store(y + at, apply(e, out[j], k, residual != nullptr ? residual + at : nullptr));
       }
     }
   }
 }
 
 // The transforms of each variant, compiled per instruction set (picked at load time).
-WINOGRAD_CLONES void input_tile_f4(const float* x, const Geometry& g, int64_t t, float* v) {
+LANES_CLONES void input_tile_f4(const float* x, const Geometry& g, int64_t t, float* v) {
   input_tile<F4>(x, g, t, v);
 }
-WINOGRAD_CLONES void input_tile_f2(const float* x, const Geometry& g, int64_t t, float* v) {
+LANES_CLONES void input_tile_f2(const float* x, const Geometry& g, int64_t t, float* v) {
   input_tile<F2>(x, g, t, v);
 }
-WINOGRAD_CLONES void output_tile_f4(const float* m, const Geometry& g, const Epilogue& e,
+LANES_CLONES void output_tile_f4(const float* m, const Geometry& g, const Epilogue& e,
                                     int64_t t, float* y) {
   output_tile<F4>(m, g, e, t, y);
 }
-WINOGRAD_CLONES void output_tile_f2(const float* m, const Geometry& g, const Epilogue& e,
+LANES_CLONES void output_tile_f2(const float* m, const Geometry& g, const Epilogue& e,
                                     int64_t t, float* y) {
   output_tile<F2>(m, g, e, t, y);
 }
@@ -276,9 +241,7 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tiles; ++t) kInput(x, g, t, v);
   execute(e, {{DNNL_ARG_SRC, e.src_md, v}, {DNNL_ARG_DST, e.dst_md, m}});
-  Epilogue epi{static_cast<const float*>(bias.data_ptr()),
-               res != nullptr ? static_cast<const float*>(res->data_ptr()) : nullptr, a.act,
-               static_cast<float>(a.clip_min), static_cast<float>(a.clip_max)};
+  Epilogue epi = epilogue_of(bias, res, a);
   float* y = static_cast<float*>(dst.data_ptr());
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < tiles; ++t) kOutput(m, g, epi, t, y);
