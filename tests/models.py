@@ -315,6 +315,25 @@ def shallow_net(path: Path, seed: int = 10) -> Path:
     return _conv_model(path, "shallow_net", nodes, inits, [1, 3, 40, 40], outputs)
 
 
+def fire_net(path: Path, seed: int = 11) -> Path:
+    """SqueezeNet's fire module, 1x16x15x15 input: 1x1 Conv 16->16 + Relu (``middle``) and
+    3x3 Conv 16->32 + Relu, concatenated along channels (``y``, 48 channels)."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        _random(rng, "w1", 16, 16, 1, 1, scale=0.3), _random(rng, "b1", 16, scale=0.2),
+        _random(rng, "w2", 32, 16, 3, 3, scale=0.2), _random(rng, "b2", 32, scale=0.2),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"]),
+        helper.make_node("Relu", ["c1"], ["middle"]),
+        helper.make_node("Conv", ["x", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Concat", ["middle", "r2"], ["y"], axis=1),
+    ]
+    outputs = {"y": [1, 48, 15, 15], "middle": [1, 16, 15, 15]}
+    return _conv_model(path, "fire_net", nodes, inits, [1, 16, 15, 15], outputs)
+
+
 def deconv_net(path: Path, seed: int = 5) -> Path:
     """Two transposed convolutions (NCHW), 1x8x10x10 input, two outputs.
 

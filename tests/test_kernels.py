@@ -37,6 +37,7 @@ deconv_net = _model_fixture(models.deconv_net)
 winograd_net = _model_fixture(models.winograd_net)
 stem_net = _model_fixture(models.stem_net)
 shallow_net = _model_fixture(models.shallow_net)
+fire_net = _model_fixture(models.fire_net)
 winograd_batch2 = _model_fixture(lambda path: models.winograd_net(path, batch=2), "winograd_batch2")
 attention = _model_fixture(models.self_attention, "attention")
 
@@ -121,6 +122,8 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
      ("conv_zoo", "tvmforge_im2col_conv2d", 3, (1, 16, 28, 28)),  # 3x3x16 and two 1x1 convs
      ("stem_net", "tvmforge_im2col_conv2d", 3, (1, 3, 17, 17)),
      ("shallow_net", "tvmforge_shallow_conv2d", 2, (1, 3, 40, 40)),
+     ("fire_net", "tvmforge_winograd_conv2d_concat", 1, (1, 16, 15, 15)),
+     ("fire_net", "tvmforge_winograd2_conv2d_concat", 1, (1, 16, 15, 15)),
      ("shallow_net", "tvmforge_im2col_conv2d", 2, (1, 3, 40, 40)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 2, (1, 8, 10, 10)),
      ("deconv_net", "tvmforge_dnnl_conv2d_transpose", 0, (1, 8, 10, 10)),  # TVM's, in NCHW
@@ -144,7 +147,9 @@ def test_offloaded_model_matches_onnxruntime(
     sites = find_sites(graph["main"]) if calls else []
     chosen = {s.key: library if library in s.library_kernels else ONEDNN for s in sites}
     mod = lower(offload(graph, chosen), preset)
-    assert mod["main"].script().count(kernel) == calls
+    script = mod["main"].script()
+    assert script.count(kernel) == calls
+    assert ("R.concat" in script) == (fixture == "fire_net" and not kernel.endswith("_concat"))
     executable = tvm.compile(kernels.attach(mod), tvm.target.Target(preset.target))
     executable.export_library(str(tmp_path / "m.so"), options=kernels.link_options())
     kernels.preload()

@@ -35,6 +35,8 @@ _RELU, _CLIP, _RESIDUAL_LAST = 1, 2, 4
 ONEDNN, WINOGRAD, WINOGRAD2 = "onednn", "winograd", "winograd2"
 IM2COL, SHALLOW = "im2col", "shallow"
 LIBRARY_KERNELS = (ONEDNN, WINOGRAD, WINOGRAD2, IM2COL, SHALLOW)
+#: Kernels that can also write their output beside another tensor they are concatenated with.
+_CONCATENATING = (WINOGRAD, WINOGRAD2)
 _PREFIXES = {
     ONEDNN: "tvmforge_dnnl_",
     WINOGRAD: "tvmforge_winograd_",
@@ -121,25 +123,32 @@ class Site:
         kernels = (ONEDNN,) + (WINOGRAD, WINOGRAD2) * winograd + (IM2COL,) * im2col
         return kernels + (SHALLOW,) * shallow
 
-    def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN):
+    def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN, first=None):
         """The ``call_dps_packed`` to library ``kernel`` that replaces the chain (optionally on
-        other input vars)."""
+        other input vars), or with ``first`` (Winograd's, no residual) the one that replaces
+        the channel concatenation of ``first`` and the chain."""
         from ._tvm import relax
 
         data, *rest = self.inputs if inputs is None else inputs
         args = [data]
         if self.weight is not None:
             args += [relax.const(self.weight), relax.const(self.bias)]
-        args += rest
+        args += rest if first is None else [first]
         if self.attrs:  # ints, then the clip bounds as one constant (see the .cc)
             ints, clip = self.attrs[:-2], self.attrs[-2:]
             args += [relax.prim_value(int(v)) for v in ints]
             args.append(relax.const(np.asarray(clip, dtype="float32")))
         assert kernel in self.library_kernels, (kernel, self.describe())
         suffix = "_add" if self.residual is not None else ""
+        out_ty = self.end.ty
+        if first is not None:
+            assert kernel in _CONCATENATING and self.residual is None, (kernel, self.describe())
+            suffix = "_concat"
+            shape = [*_dims(self.end)[:3], _dims(first)[3] + _dims(self.end)[3]]
+            out_ty = relax.TensorType(shape, "float32")
         name = f"{_PREFIXES[kernel]}{self.kind}{suffix}"
         assert name in FUNCTIONS + WINOGRAD_FUNCTIONS + IM2COL_FUNCTIONS + SHALLOW_FUNCTIONS, name
-        return relax.call_dps_packed(name, relax.Tuple(args), out_ty=self.end.ty)
+        return relax.call_dps_packed(name, relax.Tuple(args), out_ty=out_ty)
 
 
 def find_sites(func) -> list[Site]:
@@ -167,11 +176,9 @@ def offload(mod, kernels: Mapping[str, str]):
     from ._tvm import relax
 
     func = mod["main"]
-    chosen = {
-        site.end: site.kernel_call(kernel=kernels[site.key])
-        for site in find_sites(func)
-        if site.key in kernels
-    }
+    sites = {site.end: site for site in find_sites(func) if site.key in kernels}
+    chosen = {end: site.kernel_call(kernel=kernels[site.key]) for end, site in sites.items()}
+    chosen.update(_concatenations(func, sites, kernels))
     if not chosen:
         return mod
     blocks = []
@@ -189,6 +196,42 @@ def offload(mod, kernels: Mapping[str, str]):
     from ._tvm import tvm
 
     return tvm.transform.Sequential(passes)(mod)
+
+
+def _concatenations(func, sites: Mapping, kernels: Mapping[str, str]) -> dict:
+    """Replacements of channel concatenations ``concat((a, b), axis=3)`` whose ``b`` is a chain
+    run by a kernel that writes beside ``a`` (``_CONCATENATING``), by var: one call makes the
+    whole concatenation, and ``b``'s own call is left dead."""
+    from ._tvm import relax
+
+    found = {}
+    for block in func.body.blocks:
+        if not isinstance(block, relax.DataflowBlock):
+            continue
+        users = relax.analysis.udchain(block)
+        for binding in block.bindings:
+            call = binding.value
+            if not _is_op(call, "relax.concat") or not isinstance(call.args[0], relax.Tuple):
+                continue
+            fields = list(call.args[0].fields)
+            if len(fields) != 2 or call.attrs.axis is None or int(call.attrs.axis) not in (3, -1):
+                continue
+            first, second = fields
+            site = sites.get(second)
+            if (
+                site is None
+                or not isinstance(second, relax.DataflowVar)
+                or kernels[site.key] not in _CONCATENATING
+                or site.residual is not None
+                or len(users.get(second, [])) != 1
+                or not isinstance(first, relax.Var)
+                or not _static_f32(first)
+                or _dims(first)[:3] != _dims(second)[:3]
+                or _dims(first)[3] % _LANES
+            ):
+                continue
+            found[binding.var] = site.kernel_call(kernel=kernels[site.key], first=first)
+    return found
 
 
 def _match(binding, by_var, users) -> Site | None:

@@ -31,12 +31,15 @@ FUNCTIONS = (
     "tvmforge_dnnl_batch_matmul",
 )
 #: 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) and F(2x2, 3x3) ("winograd2"), with
-#: oneDNN's batched matmul inside.
+#: oneDNN's batched matmul inside; ``_concat``: written beside another tensor they are
+#: concatenated with.
 WINOGRAD_FUNCTIONS = (
     "tvmforge_winograd_conv2d",
     "tvmforge_winograd_conv2d_add",
     "tvmforge_winograd2_conv2d",
     "tvmforge_winograd2_conv2d_add",
+    "tvmforge_winograd_conv2d_concat",
+    "tvmforge_winograd2_conv2d_concat",
 )
 #: Convolutions with a short reduction (first layers) as im2col + one oneDNN matmul.
 IM2COL_FUNCTIONS = ("tvmforge_im2col_conv2d", "tvmforge_im2col_conv2d_add")

@@ -19,6 +19,9 @@
 //   tvmforge_winograd_conv2d(src, weight (OHWI, 3x3), bias, attrs..., dst)
 //   tvmforge_winograd_conv2d_add(src, weight, bias, residual, attrs..., dst)
 //   tvmforge_winograd2_conv2d, tvmforge_winograd2_conv2d_add: the same with F(2x2, 3x3)
+//   tvmforge_winograd[2]_conv2d_concat(src, weight, bias, first (NHWC), attrs..., dst): the
+//     channel concatenation of ``first`` and the convolution (no residual): SqueezeNet's fire
+//     modules; the convolution's output is written in place, ``first`` copied beside it.
 
 #include <omp.h>
 
@@ -82,7 +85,9 @@ struct F2 {
 // Shapes of one convolution and its tiling.
 struct Geometry {
   int64_t n, h, w, c, k, oh, ow, pad_t, pad_l, tiles_h, tiles_w;
+  int64_t before;  // the output's channels before the convolution's (a concatenation's first)
   int64_t tiles() const { return n * tiles_h * tiles_w; }  // tiles of every image in the batch
+  int64_t out_channels() const { return before + k; }
 };
 
 // Step 1 for tile ``t``, every input channel.
@@ -114,16 +119,18 @@ LANES_INLINE void input_tile(const float* x, const Geometry& g, int64_t t, float
   }
 }
 
-// Step 3 for tile ``t``: every output channel, with the epilogue.
+// Step 3 for tile ``t``: every output channel, with the epilogue; then, where the output
+// concatenates ``first`` (g.before channels) before the convolution's, the tile's pixels of it.
 template <class S>
 LANES_INLINE void output_tile(const float* m, const Geometry& g, const Epilogue& e, int64_t t,
-                                 float* y) {
+                              float* y, const float* first) {
   constexpr int64_t kTile = S::kTile, kPatch = S::kPatch;
   int64_t per_image = g.tiles_h * g.tiles_w, in_image = t % per_image;
   int64_t ty = in_image / g.tiles_w * kTile, tx = in_image % g.tiles_w * kTile;
-  int64_t image = t / per_image * g.oh * g.ow * g.k;
-  y += image;
-  const float* residual = e.residual != nullptr ? e.residual + image : nullptr;
+  int64_t image = t / per_image * g.oh * g.ow;  // the image's first pixel
+  int64_t stride = g.out_channels();
+  y += image * stride;
+  const float* residual = e.residual != nullptr ? e.residual + image * g.k : nullptr;
   for (int64_t k = 0; k < g.k; k += kLanes) {
     Lanes cols[kPatch][kTile];
     for (int64_t j = 0; j < kPatch; ++j) {
@@ -139,8 +146,18 @@ LANES_INLINE void output_tile(const float* m, const Geometry& g, const Epilogue&
       for (int64_t j = 0; j < kPatch; ++j) row[j] = cols[j][i];
       S::output_step(row, out);
       for (int64_t j = 0; j < kTile && tx + j < g.ow; ++j) {
-        int64_t at = ((ty + i) * g.ow + tx + j) * g.k + k;
-        store(y + at, apply(e, out[j], k, residual != nullptr ? residual + at : nullptr));
+        int64_t pixel = (ty + i) * g.ow + tx + j;
+        const float* r = residual != nullptr ? residual + pixel * g.k + k : nullptr;
+        store(y + pixel * stride + g.before + k, apply(e, out[j], k, r));
+      }
+    }
+  }
+  if (first == nullptr) return;
+  first += image * g.before;
+  for (int64_t i = ty; i < ty + kTile && i < g.oh; ++i) {
+    for (int64_t j = tx; j < tx + kTile && j < g.ow; ++j) {
+      for (int64_t c = 0; c < g.before; c += kLanes) {
+        store(y + (i * g.ow + j) * stride + c, load(first + (i * g.ow + j) * g.before + c));
       }
     }
   }
@@ -154,16 +171,17 @@ LANES_CLONES void input_tile_f2(const float* x, const Geometry& g, int64_t t, fl
   input_tile<F2>(x, g, t, v);
 }
 LANES_CLONES void output_tile_f4(const float* m, const Geometry& g, const Epilogue& e,
-                                    int64_t t, float* y) {
-  output_tile<F4>(m, g, e, t, y);
+                                  int64_t t, float* y, const float* first) {
+  output_tile<F4>(m, g, e, t, y, first);
 }
 LANES_CLONES void output_tile_f2(const float* m, const Geometry& g, const Epilogue& e,
-                                    int64_t t, float* y) {
-  output_tile<F2>(m, g, e, t, y);
+                                  int64_t t, float* y, const float* first) {
+  output_tile<F2>(m, g, e, t, y, first);
 }
 
 using InputTile = void (*)(const float*, const Geometry&, int64_t, float*);
-using OutputTile = void (*)(const float*, const Geometry&, const Epilogue&, int64_t, float*);
+using OutputTile = void (*)(const float*, const Geometry&, const Epilogue&, int64_t, float*,
+                            const float*);
 
 // U = G g G^T per (output, input) channel pair, laid out (points, C, K).
 template <class S>
@@ -192,7 +210,7 @@ std::vector<float> transform_weights(const float* w, int64_t k_out, int64_t c_in
 }
 
 Geometry geometry(const TensorView& src, const TensorView& w, const TensorView& dst,
-                  const Attrs& a, int64_t tile) {
+                  const TensorView* first, const Attrs& a, int64_t tile) {
   if (w.ndim() != 4 || w.shape()[1] != 3 || w.shape()[2] != 3 || a.stride_h != 1 ||
       a.stride_w != 1 || a.dil_h != 1 || a.dil_w != 1 || a.groups != 1) {
     TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: 3x3 weights, stride 1, no dilation "
@@ -200,24 +218,35 @@ Geometry geometry(const TensorView& src, const TensorView& w, const TensorView& 
   }
   // clang-format off
   Geometry g{src.shape()[0], src.shape()[1], src.shape()[2], src.shape()[3], w.shape()[0],
-             dst.shape()[1], dst.shape()[2], a.pad_t, a.pad_l, 0, 0};
+             dst.shape()[1], dst.shape()[2], a.pad_t, a.pad_l, 0, 0,
+             first != nullptr ? first->shape()[3] : 0};
   // clang-format on
-  if (g.c % kLanes != 0 || g.k % kLanes != 0 || w.shape()[3] != g.c || dst.shape()[3] != g.k) {
+  if (g.c % kLanes != 0 || g.k % kLanes != 0 || g.before % kLanes != 0 ||
+      w.shape()[3] != g.c || dst.shape()[3] != g.out_channels()) {
     TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: channel counts must be multiples of "
                               << kLanes;
+  }
+  if (first != nullptr && (first->ndim() != 4 || first->shape()[0] != g.n ||
+                           first->shape()[1] != g.oh || first->shape()[2] != g.ow)) {
+    TVM_FFI_THROW(ValueError) << "tvmforge Winograd kernel: the concatenated input must be NHWC "
+                                 "of the output's batch, height and width";
   }
   g.tiles_h = (g.oh + tile - 1) / tile;
   g.tiles_w = (g.ow + tile - 1) / tile;
   return g;
 }
 
-template <class S, InputTile kInput, OutputTile kOutput>
-void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, const Attrs& a,
+// ``kConcat``: the fourth tensor (``extra``) is not a residual but the first operand of a
+// concatenation along channels whose second is this convolution; ``dst`` holds both.
+template <class S, InputTile kInput, OutputTile kOutput, bool kConcat>
+void run(TensorView src, TensorView w, TensorView bias, const TensorView* extra, const Attrs& a,
          TensorView dst) {
+  const TensorView* res = kConcat ? nullptr : extra;
+  const TensorView* first = kConcat ? extra : nullptr;
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"},
-             {res, "residual"}});
+             {extra, kConcat ? "concatenated input" : "residual"}});
   constexpr int64_t kPoints = S::kPoints;
-  Geometry g = geometry(src, w, dst, a, S::kTile);
+  Geometry g = geometry(src, w, dst, first, a, S::kTile);
   int64_t tiles = g.tiles();
   Entry& e = cached(signature(S::kKind, {&src, &w, &dst}, a), w.data_ptr(), false, [&] {
     auto entry = std::make_unique<Entry>();
@@ -243,12 +272,17 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
   execute(e, {{DNNL_ARG_SRC, e.src_md, v}, {DNNL_ARG_DST, e.dst_md, m}});
   Epilogue epi = epilogue_of(bias, res, a);
   float* y = static_cast<float*>(dst.data_ptr());
+  const float* before = first != nullptr ? static_cast<const float*>(first->data_ptr()) : nullptr;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tiles; ++t) kOutput(m, g, epi, t, y);
+  for (int64_t t = 0; t < tiles; ++t) kOutput(m, g, epi, t, y, before);
 }
 
-using RunF4 = ConvEntryPoints<run<F4, input_tile_f4, output_tile_f4>>;
-using RunF2 = ConvEntryPoints<run<F2, input_tile_f2, output_tile_f2>>;
+using RunF4 = ConvEntryPoints<run<F4, input_tile_f4, output_tile_f4, false>>;
+using RunF2 = ConvEntryPoints<run<F2, input_tile_f2, output_tile_f2, false>>;
+// The concatenating variants take conv2d_add's signature, the fourth tensor being the first
+// operand of the concatenation.
+using ConcatF4 = ConvEntryPoints<run<F4, input_tile_f4, output_tile_f4, true>>;
+using ConcatF2 = ConvEntryPoints<run<F2, input_tile_f2, output_tile_f2, true>>;
 
 }  // namespace
 
@@ -256,3 +290,5 @@ TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d, RunF4::conv2d);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d_add, RunF4::conv2d_add);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd2_conv2d, RunF2::conv2d);
 TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd2_conv2d_add, RunF2::conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd_conv2d_concat, ConcatF4::conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_winograd2_conv2d_concat, ConcatF2::conv2d_add);
