@@ -239,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", choices=["auto", "onednn", "tvm"], default="auto",
                    help="oneDNN convolutions as per-operator candidates (default auto)")  # fmt: skip
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--repeats", type=int, default=100)
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per model")
     p.add_argument("--tuning-dir", type=Path, default=zoo.CACHE / "tuning_logs")
     p.add_argument("--out", type=Path, default=RESULTS)

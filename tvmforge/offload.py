@@ -109,16 +109,19 @@ class Site:
     def library_kernels(self) -> tuple[str, ...]:
         """The library kernels that can run this site: oneDNN's always; for convolutions without
         groups, Winograd's (both) when 3x3 stride-1 undilated with channel counts multiple of
-        16, and im2col's when the reduction is at most ``_SHALLOW_DEPTH`` long; the shallow
-        kernel's too when fewer than 16 input channels (too few to fill its vectors, which run
-        over output channels) and output channels a multiple of 16."""
+        16; im2col's when the reduction is at most ``_SHALLOW_DEPTH`` long, but not for 1x1
+        stride-1 convolutions, whose patches are the input itself (oneDNN runs the same product
+        without the copy); the shallow kernel's too when there are fewer than 16 input channels
+        (too few to fill its vectors, which run over output channels) and the output channels
+        are a multiple of 16."""
         if self.kind != "conv2d" or self.attrs[8] != 1:
             return (ONEDNN,)
         out_channels, kh, kw, in_channels = self.weight.shape
         strides, dilation = tuple(self.attrs[0:2]), tuple(self.attrs[6:8])
         lanes = out_channels % _LANES == 0 and in_channels % _LANES == 0
         winograd = (kh, kw) == (3, 3) and strides == dilation == (1, 1) and lanes
-        im2col = kh * kw * in_channels <= _SHALLOW_DEPTH
+        pointwise = (kh, kw) == (1, 1) and strides == (1, 1)  # im2col would copy the input
+        im2col = kh * kw * in_channels <= _SHALLOW_DEPTH and not pointwise
         shallow = im2col and in_channels < _LANES and out_channels % _LANES == 0
         kernels = (ONEDNN,) + (WINOGRAD, WINOGRAD2) * winograd + (IM2COL,) * im2col
         return kernels + (SHALLOW,) * shallow
