@@ -121,6 +121,7 @@ def test_winograd_runs_3x3_stride_1_convolutions_of_16_channel_multiples(
      ("winograd_batch2", "tvmforge_im2col_conv2d", 1, (2, 16, 15, 15)),  # 3x3x16
      ("conv_zoo", "tvmforge_im2col_conv2d", 1, (1, 16, 28, 28)),  # 3x3x16 (not 1x1 stride 1)
      ("stem_net", "tvmforge_im2col_conv2d", 2, (1, 3, 17, 17)),
+     ("stem_net", "tvmforge_shallow_conv2d_nchw", 1, (1, 3, 17, 17)),  # no input transpose
      ("shallow_net", "tvmforge_shallow_conv2d", 2, (1, 3, 40, 40)),
      ("fire_net", "tvmforge_winograd_conv2d_concat", 1, (1, 16, 15, 15)),
      ("fire_net", "tvmforge_winograd2_conv2d_concat", 1, (1, 16, 15, 15)),

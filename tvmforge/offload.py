@@ -37,6 +37,8 @@ IM2COL, SHALLOW = "im2col", "shallow"
 LIBRARY_KERNELS = (ONEDNN, WINOGRAD, WINOGRAD2, IM2COL, SHALLOW)
 #: Kernels that can also write their output beside another tensor they are concatenated with.
 _CONCATENATING = (WINOGRAD, WINOGRAD2)
+#: Kernels that can read their input in NCHW, skipping the transpose of the model's input.
+_READS_NCHW = (SHALLOW,)
 _PREFIXES = {
     ONEDNN: "tvmforge_dnnl_",
     WINOGRAD: "tvmforge_winograd_",
@@ -126,10 +128,13 @@ class Site:
         kernels = (ONEDNN,) + (WINOGRAD, WINOGRAD2) * winograd + (IM2COL,) * im2col
         return kernels + (SHALLOW,) * shallow
 
-    def kernel_call(self, inputs: tuple | None = None, kernel: str = ONEDNN, first=None):
+    def kernel_call(
+        self, inputs: tuple | None = None, kernel: str = ONEDNN, first=None, nchw: bool = False
+    ):
         """The ``call_dps_packed`` to library ``kernel`` that replaces the chain (optionally on
-        other input vars), or with ``first`` (Winograd's, no residual) the one that replaces
-        the channel concatenation of ``first`` and the chain."""
+        other input vars; ``nchw``: the first one is the NCHW tensor the NHWC input transposes),
+        or with ``first`` (Winograd's, no residual) the one that replaces the channel
+        concatenation of ``first`` and the chain."""
         from ._tvm import relax
 
         data, *rest = self.inputs if inputs is None else inputs
@@ -142,7 +147,8 @@ class Site:
             args += [relax.prim_value(int(v)) for v in ints]
             args.append(relax.const(np.asarray(clip, dtype="float32")))
         assert kernel in self.library_kernels, (kernel, self.describe())
-        suffix = "_add" if self.residual is not None else ""
+        assert not nchw or kernel in _READS_NCHW, kernel
+        suffix = ("_nchw" if nchw else "") + ("_add" if self.residual is not None else "")
         out_ty = self.end.ty
         if first is not None:
             assert kernel in _CONCATENATING and self.residual is None, (kernel, self.describe())
@@ -180,7 +186,14 @@ def offload(mod, kernels: Mapping[str, str]):
 
     func = mod["main"]
     sites = {site.end: site for site in find_sites(func) if site.key in kernels}
-    chosen = {end: site.kernel_call(kernel=kernels[site.key]) for end, site in sites.items()}
+    transposed = _transposed_inputs(func)
+    chosen = {}
+    for end, site in sites.items():
+        kernel, source = kernels[site.key], transposed.get(site.data)
+        if kernel in _READS_NCHW and source is not None:
+            chosen[end] = site.kernel_call((source, *site.inputs[1:]), kernel, nchw=True)
+        else:
+            chosen[end] = site.kernel_call(kernel=kernel)
     chosen.update(_concatenations(func, sites, kernels))
     if not chosen:
         return mod
@@ -199,6 +212,29 @@ def offload(mod, kernels: Mapping[str, str]):
     from ._tvm import tvm
 
     return tvm.transform.Sequential(passes)(mod)
+
+
+def _transposed_inputs(func) -> dict:
+    """NHWC vars that only feed one operator and are ``permute_dims(x, [0, 2, 3, 1])`` of an
+    NCHW ``x`` (the model's input, where layouts were converted), by var: ``x``."""
+    from ._tvm import relax
+
+    found = {}
+    for block in func.body.blocks:
+        if not isinstance(block, relax.DataflowBlock):
+            continue
+        users = relax.analysis.udchain(block)
+        for binding in block.bindings:
+            call = binding.value
+            if (
+                _is_op(call, "relax.permute_dims")
+                and call.attrs.axes is not None
+                and [int(a) for a in call.attrs.axes] == [0, 2, 3, 1]
+                and isinstance(binding.var, relax.DataflowVar)
+                and len(users.get(binding.var, [])) == 1
+            ):
+                found[binding.var] = call.args[0]
+    return found
 
 
 def _concatenations(func, sites: Mapping, kernels: Mapping[str, str]) -> dict:

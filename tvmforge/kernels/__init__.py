@@ -43,8 +43,14 @@ WINOGRAD_FUNCTIONS = (
 )
 #: Convolutions with a short reduction (first layers) as im2col + one oneDNN matmul.
 IM2COL_FUNCTIONS = ("tvmforge_im2col_conv2d", "tvmforge_im2col_conv2d_add")
-#: The same convolutions computed directly, output channels in vectors (no patch matrix).
-SHALLOW_FUNCTIONS = ("tvmforge_shallow_conv2d", "tvmforge_shallow_conv2d_add")
+#: The same convolutions computed directly, output channels in vectors (no patch matrix);
+#: ``_nchw``: reading an NCHW input (the model's own) without the transpose to NHWC.
+SHALLOW_FUNCTIONS = (
+    "tvmforge_shallow_conv2d",
+    "tvmforge_shallow_conv2d_add",
+    "tvmforge_shallow_conv2d_nchw",
+    "tvmforge_shallow_conv2d_nchw_add",
+)
 #: The function that moves TVM's parallel loops onto OpenMP, called by ``Session``.
 OPENMP_PARALLEL = "tvmforge_openmp_parallel"
 #: Each source the artifact links, with the functions its object exports.

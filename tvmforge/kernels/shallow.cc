@@ -7,12 +7,14 @@
 // and unlike oneDNN's direct kernels the vectors run over output channels, not over the three
 // input channels.
 //
-// Activations are NHWC, weights OHWI (repacked once into (taps, output channels), cached by
+// Activations are NHWC (or the input NCHW: a model's first layer reads the model's input without
+// the transpose to NHWC), weights OHWI (repacked once into (taps, output channels), cached by
 // weight pointer), output channels a multiple of 16.
 //
 // Exported (tvm-ffi, outputs last), with tvmforge_dnnl_conv2d[_add]'s signature (groups 1):
 //   tvmforge_shallow_conv2d(src (NHWC), weight (OHWI), bias, attrs..., dst (NHWC))
 //   tvmforge_shallow_conv2d_add(src, weight, bias, residual, attrs..., dst)
+//   tvmforge_shallow_conv2d_nchw[_add]: the same with src NCHW
 
 #include <omp.h>
 
@@ -29,6 +31,7 @@ constexpr int kAccumulators = 24;  // vectors summed per block: with the weights
 
 struct Shape {
   int64_t h, w, c, kh, kw, oh, ow, o;
+  int64_t row_step, col_step, channel_step;  // the input's strides: NHWC or NCHW
   int64_t taps() const { return kh * kw * c; }
 };
 
@@ -42,7 +45,7 @@ LANES_INLINE void block(const float* x, const float* wp, const Shape& s, const A
   for (int64_t i = 0; i < s.kh; ++i) {
     int64_t row = oy * a.stride_h - a.pad_t + i * a.dil_h;
     if (row < 0 || row >= s.h) continue;
-    const float* line = x + row * s.w * s.c;
+    const float* line = x + row * s.row_step;
     for (int64_t j = 0; j < s.kw; ++j) {
       const float* at[P];
       bool inside[P];
@@ -50,7 +53,7 @@ LANES_INLINE void block(const float* x, const float* wp, const Shape& s, const A
       for (int p = 0; p < P; ++p) {
         int64_t col = (ox0 + p) * a.stride_w - a.pad_l + j * a.dil_w;
         inside[p] = !kEdge || (col >= 0 && col < s.w);
-        at[p] = line + col * s.c;
+        at[p] = line + col * s.col_step;
       }
       const float* taps = wp + (i * s.kw + j) * s.c * s.o + o0;
       for (int64_t c = 0; c < s.c; ++c, taps += s.o) {
@@ -60,7 +63,7 @@ LANES_INLINE void block(const float* x, const float* wp, const Shape& s, const A
         #pragma GCC unroll 24
         for (int p = 0; p < P; ++p) {
           if (!inside[p]) continue;
-          Lanes xv = splat(at[p][c]);
+          Lanes xv = splat(at[p][c * s.channel_step]);
           #pragma GCC unroll 24
           for (int v = 0; v < V; ++v) acc[p][v] += xv * wv[v];
         }
@@ -136,12 +139,18 @@ const std::vector<float>& packed(const TensorView& w, int64_t o, int64_t taps) {
   return it->second;
 }
 
+// ``kNchw``: the input is NCHW (a model's own input, read without a transpose), else NHWC.
+template <bool kNchw>
 void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, const Attrs& a,
          TensorView dst) {
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"},
              {res, "residual"}});
-  Shape s{src.shape()[1], src.shape()[2], src.shape()[3], w.shape()[1],
-          w.shape()[2],   dst.shape()[1], dst.shape()[2], w.shape()[0]};
+  int64_t h = src.shape()[kNchw ? 2 : 1], w_in = src.shape()[kNchw ? 3 : 2];
+  int64_t c = src.shape()[kNchw ? 1 : 3];
+  // clang-format off
+  Shape s{h, w_in, c, w.shape()[1], w.shape()[2], dst.shape()[1], dst.shape()[2], w.shape()[0],
+          kNchw ? w_in : w_in * c, kNchw ? 1 : c, kNchw ? h * w_in : 1};
+  // clang-format on
   if (a.groups != 1 || s.o % kLanes != 0 || w.shape()[3] != s.c) {
     TVM_FFI_THROW(ValueError) << "tvmforge shallow kernel: groups 1 and output channels a "
                                  "multiple of "
@@ -162,5 +171,9 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
 
 }  // namespace
 
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_shallow_conv2d, ConvEntryPoints<run>::conv2d);
-TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_shallow_conv2d_add, ConvEntryPoints<run>::conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_shallow_conv2d, ConvEntryPoints<run<false>>::conv2d);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_shallow_conv2d_add,
+                              ConvEntryPoints<run<false>>::conv2d_add);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_shallow_conv2d_nchw, ConvEntryPoints<run<true>>::conv2d);
+TVM_FFI_DLL_EXPORT_TYPED_FUNC(tvmforge_shallow_conv2d_nchw_add,
+                              ConvEntryPoints<run<true>>::conv2d_add);
