@@ -145,7 +145,8 @@ def markdown(mode: str, env: dict, rows: list[dict]) -> str:
         f"Kernels: {env.get('kernels', 'tvm')} (`library`: conv, transposed conv and dense layers "
         "a library kernel runs because it measured faster than TVM's, of those one could, and "
         "how many each kernel runs: oneDNN's direct ones, Winograd F(4x4,3x3) and F(2x2,3x3) "
-        "(`winograd`, `winograd2`), im2col + matmul (`im2col`)).",
+        "(`winograd`, `winograd2`), im2col + matmul (`im2col`), direct first layers "
+        "(`shallow`)).",
         "",
         "| model | tier | scheduled | library | tvmforge median ms | p90 | onnxruntime median ms "
         "| p90 | ratio | tuning s | trials | compile s | status |",

@@ -51,8 +51,8 @@ def _add_compile_options(p: argparse.ArgumentParser, *, tuning_flag: bool) -> No
                    help="give functions with no tuning record the nearest record's schedule "
                         "when it measures faster (compiles each candidate: slower builds)")  # fmt: skip
     p.add_argument("--kernels", choices=["auto", "onednn", "tvm"], default="auto",
-                   help="library kernels for conv/dense layers (oneDNN, Winograd, im2col): "
-                        "auto: where one measures faster than TVM's (x86, when oneDNN is "
+                   help="library kernels for conv/dense layers (oneDNN, Winograd, im2col, "
+                        "shallow): auto: where one measures faster than TVM's (x86, when oneDNN is "
                         "installed); onednn: every layer in the fastest library kernel, TVM's "
                         "not timed; tvm: none")  # fmt: skip
     _add_rpc_options(p)

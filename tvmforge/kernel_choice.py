@@ -1,6 +1,6 @@
 """Pick, per convolution or matmul workload, the fastest of TVM's tuned kernel and the library
-kernels that can run it (oneDNN's direct one, Winograd's two for 3x3 convolutions, im2col's for
-short reductions; see ``offload.LIBRARY_KERNELS``), by measuring.
+kernels that can run it (oneDNN's direct one, Winograd's two for 3x3 convolutions, im2col's and
+the shallow one for short reductions; see ``offload.LIBRARY_KERNELS``), by measuring.
 
 Each distinct workload (shapes, attributes, epilogue) is built as a one-operator function once
 lowered by TVM with the tuning databases applied (exactly as in the model) and once per library

@@ -89,8 +89,8 @@ def available() -> bool:
 
 
 def wanted(choice: str, preset, remote: bool = False) -> bool:
-    """Whether a build offers library kernels (oneDNN's, and ours built on it: Winograd,
-    im2col): ``choice`` is "auto", "onednn" or "tvm".
+    """Whether a build offers library kernels (oneDNN's, and ours: Winograd, im2col, shallow):
+    ``choice`` is "auto", "onednn" or "tvm".
 
     "auto" offers them for x86 CPU builds measured here when oneDNN is installed, each chosen
     where it measures faster; "onednn" insists (every site in the fastest library kernel, TVM's
