@@ -214,26 +214,33 @@ def offload(mod, kernels: Mapping[str, str]):
     return tvm.transform.Sequential(passes)(mod)
 
 
+def _dataflow_bindings(func):
+    """Each binding of ``func``'s dataflow blocks, with its block's users of each var."""
+    from ._tvm import relax
+
+    for block in func.body.blocks:
+        if isinstance(block, relax.DataflowBlock):
+            users = relax.analysis.udchain(block)
+            for binding in block.bindings:
+                yield binding, users
+
+
 def _transposed_inputs(func) -> dict:
     """NHWC vars that only feed one operator and are ``permute_dims(x, [0, 2, 3, 1])`` of an
     NCHW ``x`` (the model's input, where layouts were converted), by var: ``x``."""
     from ._tvm import relax
 
     found = {}
-    for block in func.body.blocks:
-        if not isinstance(block, relax.DataflowBlock):
-            continue
-        users = relax.analysis.udchain(block)
-        for binding in block.bindings:
-            call = binding.value
-            if (
-                _is_op(call, "relax.permute_dims")
-                and call.attrs.axes is not None
-                and [int(a) for a in call.attrs.axes] == [0, 2, 3, 1]
-                and isinstance(binding.var, relax.DataflowVar)
-                and len(users.get(binding.var, [])) == 1
-            ):
-                found[binding.var] = call.args[0]
+    for binding, users in _dataflow_bindings(func):
+        call = binding.value
+        if (
+            _is_op(call, "relax.permute_dims")
+            and call.attrs.axes is not None
+            and [int(a) for a in call.attrs.axes] == [0, 2, 3, 1]
+            and isinstance(binding.var, relax.DataflowVar)
+            and len(users.get(binding.var, [])) == 1
+        ):
+            found[binding.var] = call.args[0]
     return found
 
 
@@ -244,32 +251,28 @@ def _concatenations(func, sites: Mapping, kernels: Mapping[str, str]) -> dict:
     from ._tvm import relax
 
     found = {}
-    for block in func.body.blocks:
-        if not isinstance(block, relax.DataflowBlock):
+    for binding, users in _dataflow_bindings(func):
+        call = binding.value
+        if not _is_op(call, "relax.concat") or not isinstance(call.args[0], relax.Tuple):
             continue
-        users = relax.analysis.udchain(block)
-        for binding in block.bindings:
-            call = binding.value
-            if not _is_op(call, "relax.concat") or not isinstance(call.args[0], relax.Tuple):
-                continue
-            fields = list(call.args[0].fields)
-            if len(fields) != 2 or call.attrs.axis is None or int(call.attrs.axis) not in (3, -1):
-                continue
-            first, second = fields
-            site = sites.get(second)
-            if (
-                site is None
-                or not isinstance(second, relax.DataflowVar)
-                or kernels[site.key] not in _CONCATENATING
-                or site.residual is not None
-                or len(users.get(second, [])) != 1
-                or not isinstance(first, relax.Var)
-                or not _static_f32(first)
-                or _dims(first)[:3] != _dims(second)[:3]
-                or _dims(first)[3] % _LANES
-            ):
-                continue
-            found[binding.var] = site.kernel_call(kernel=kernels[site.key], first=first)
+        fields = list(call.args[0].fields)
+        if len(fields) != 2 or call.attrs.axis is None or int(call.attrs.axis) not in (3, -1):
+            continue
+        first, second = fields
+        site = sites.get(second)
+        if (
+            site is None
+            or not isinstance(second, relax.DataflowVar)
+            or kernels[site.key] not in _CONCATENATING
+            or site.residual is not None
+            or len(users.get(second, [])) != 1
+            or not isinstance(first, relax.Var)
+            or not _static_f32(first)
+            or _dims(first)[:3] != _dims(second)[:3]
+            or _dims(first)[3] % _LANES
+        ):
+            continue
+        found[binding.var] = site.kernel_call(kernel=kernels[site.key], first=first)
     return found
 
 
