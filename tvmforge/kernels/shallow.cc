@@ -92,19 +92,28 @@ std::pair<int64_t, int64_t> interior(const Shape& s, const Attrs& a) {
   return {std::min(first, end), end};
 }
 
+// The interior pixels from ``ox`` to ``end`` in blocks of ``P``, then of P/2, P/4, ... (a single
+// pixel's products form one chain of dependent FMAs: ragged ends stay in wide blocks).
+template <int V, int P>
+LANES_INLINE void interior_blocks(const float* x, const float* wp, const Shape& s,
+                                  const Attrs& a, const Epilogue& e, int64_t oy, int64_t& ox,
+                                  int64_t end, int64_t o0, float* y, const float* residual) {
+  for (; ox + P <= end; ox += P) block<V, P, false>(x, wp, s, a, e, oy, ox, o0, y, residual);
+  if constexpr (P > 1) {
+    interior_blocks<V, P / 2>(x, wp, s, a, e, oy, ox, end, o0, y, residual);
+  }
+}
+
 // Output row ``oy`` of one image for ``V`` vectors of output channels from ``o0``, in blocks of
 // as many pixels as the accumulators allow (and single pixels where taps fall in the padding).
 template <int V>
 LANES_INLINE void row(const float* x, const float* wp, const Shape& s, const Attrs& a,
                       const Epilogue& e, int64_t oy, int64_t o0, float* y,
                       const float* residual) {
-  constexpr int kPixels = kAccumulators / V;
   auto [first, end] = interior(s, a);
   int64_t ox = 0;
   for (; ox < first; ++ox) block<V, 1, true>(x, wp, s, a, e, oy, ox, o0, y, residual);
-  for (; ox + kPixels <= end; ox += kPixels) {
-    block<V, kPixels, false>(x, wp, s, a, e, oy, ox, o0, y, residual);
-  }
+  interior_blocks<V, kAccumulators / V>(x, wp, s, a, e, oy, ox, end, o0, y, residual);
   for (; ox < s.ow; ++ox) block<V, 1, true>(x, wp, s, a, e, oy, ox, o0, y, residual);
 }
 
