@@ -170,6 +170,36 @@ def load_input_name(model: Path) -> str:
     return onnx.load(str(model)).graph.input[0].name
 
 
+@pytest.mark.parametrize("kernel", ["tvmforge_dnnl_conv2d", "tvmforge_shallow_conv2d"])
+def test_new_weights_at_a_reused_address_are_not_served_from_the_cache(
+    stem_net: Path, kernel: str, tmp_path: Path
+) -> None:
+    """A model loaded after another was unloaded can get its weights at the same address (a
+    retrained model swapped in): the kernels' caches (reordered or repacked weights) must not
+    hand back the old ones. Simulated by overwriting one weight tensor in place."""
+    from tvmforge._tvm import tvm
+
+    artifact = tvmforge.compile(stem_net, tmp_path / "stem.so", kernels="onednn")
+    kernels.preload()
+    conv = tvm.runtime.load_module(str(artifact.library)).get_function(kernel, query_imports=True)
+    rng = np.random.default_rng(0)
+    x = tvm.runtime.tensor(rng.standard_normal((1, 17, 17, 3), dtype=np.float32))
+    bias = tvm.runtime.tensor(np.zeros(16, np.float32))
+    clip = tvm.runtime.tensor(np.zeros(2, np.float32))
+    old, new = (rng.standard_normal((16, 3, 3, 3), dtype=np.float32) for _ in range(2))
+
+    def run(weights) -> np.ndarray:
+        out = tvm.runtime.tensor(np.zeros((1, 8, 8, 16), np.float32))
+        conv(x, weights, bias, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, clip, out)  # 3x3/2, no activation
+        return out.numpy()
+
+    reused = tvm.runtime.tensor(old)
+    before = run(reused)
+    reused.copyfrom(new)  # same address, new values
+    np.testing.assert_allclose(run(reused), run(tvm.runtime.tensor(new)), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(before, run(reused))
+
+
 def test_compile_measures_each_workload_and_records_the_choice(
     conv_zoo: Path, tmp_path: Path
 ) -> None:

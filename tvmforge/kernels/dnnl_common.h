@@ -10,6 +10,7 @@
 #include <tvm/ffi/error.h>
 #include <tvm/ffi/function.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -38,8 +39,9 @@ struct Entry {
   int res_arg = 0;  // the residual's argument id, where there is one
 };
 
-// Operator kind, shapes and attributes; the weight pointer; whether a residual is added.
-using Key = std::tuple<std::vector<int64_t>, const void*, bool>;
+// Operator kind, shapes and attributes; the weights' identity (see weight_id); whether a
+// residual is added.
+using Key = std::tuple<std::vector<int64_t>, std::vector<int64_t>, bool>;
 
 inline dnnl::engine& cpu_engine() {
   static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
@@ -104,13 +106,28 @@ void finish(Entry& e, const PrimitiveDesc& pd, const memory::desc& user_w, const
   s.wait();
 }
 
-// The cached entry for ``sig`` and the constant weights at ``w`` (null: run-time weights),
-// made by ``make`` on first use.
+// Constant weights' identity in the caches: their address and 32 of their values, evenly spaced.
+// A module's constants keep their address while it is loaded, but a model loaded after another
+// was unloaded (a retrained model swapped in, same shapes) can get the same address; the sample
+// tells the two apart without reading every weight on every call.
+inline std::vector<int64_t> weight_id(const TensorView& w) {
+  constexpr int64_t kSample = 32;
+  const uint32_t* bits = static_cast<const uint32_t*>(w.data_ptr());
+  int64_t n = w.numel();
+  std::vector<int64_t> id{reinterpret_cast<int64_t>(w.data_ptr()), n};
+  for (int64_t i = 0; i < std::min(n, kSample); ++i) {
+    id.push_back(bits[n <= kSample ? i : i * (n - 1) / (kSample - 1)]);
+  }
+  return id;
+}
+
+// The cached entry for ``sig`` and the constant weights ``w`` (null: run-time weights), made
+// by ``make`` on first use.
 template <class Make>
-Entry& cached(std::vector<int64_t> sig, const void* w, bool residual, Make make) {
+Entry& cached(std::vector<int64_t> sig, const TensorView* w, bool residual, Make make) {
   static std::mutex mu;
   static std::map<Key, std::unique_ptr<Entry>> cache;
-  Key key{std::move(sig), w, residual};
+  Key key{std::move(sig), w != nullptr ? weight_id(*w) : std::vector<int64_t>{}, residual};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it == cache.end()) it = cache.emplace(key, make()).first;

@@ -76,7 +76,7 @@ void run_conv(TensorView src, TensorView w, TensorView bias, const TensorView* r
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"},
              {res, "residual"}});
   auto sig = signature(0, {&src, &w, &dst}, a);
-  Entry& e = cached(sig, w.data_ptr(), res != nullptr, [&] {
+  Entry& e = cached(sig, &w, res != nullptr, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = nhwc_desc(src);
     entry->dst_md = nhwc_desc(dst);
@@ -104,7 +104,7 @@ void conv2d_transpose(TensorView src, TensorView w, TensorView bias, int64_t sh,
   check_all({{&src, "input"}, {&w, "weight"}, {&bias, "bias"}, {&dst, "output"}});
   Attrs a = make_attrs(sh, sw, pt, pl, pb, pr, dh, dw, 1, act, clip);
   auto sig = signature(1, {&src, &w, &dst}, a);
-  Entry& e = cached(sig, w.data_ptr(), false, [&] {
+  Entry& e = cached(sig, &w, false, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = nhwc_desc(src);
     entry->dst_md = nhwc_desc(dst);
@@ -126,7 +126,7 @@ void dense(TensorView src, TensorView w, TensorView bias, int64_t act, TensorVie
   int64_t m = src.shape()[0], k = src.shape()[1], n = w.shape()[1];
   Attrs a = make_attrs(0, 0, 0, 0, 0, 0, 0, 0, 1, act, clip);
   auto sig = signature(2, {&src, &w}, a);
-  Entry& e = cached(sig, w.data_ptr(), false, [&] {
+  Entry& e = cached(sig, &w, false, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = memory::desc({m, k}, memory::data_type::f32, memory::format_tag::ab);
     entry->dst_md = memory::desc({m, n}, memory::data_type::f32, memory::format_tag::ab);

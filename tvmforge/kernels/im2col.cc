@@ -64,7 +64,7 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* res, c
             w.shape()[1],   w.shape()[2],   dst.shape()[1], dst.shape()[2]};
   int64_t out_channels = w.shape()[0];
   auto sig = signature(kKernelKind, {&src, &w, &dst}, a);
-  Entry& e = cached(sig, w.data_ptr(), res != nullptr, [&] {
+  Entry& e = cached(sig, &w, res != nullptr, [&] {
     auto entry = std::make_unique<Entry>();
     auto f32 = memory::data_type::f32;
     entry->src_md = memory::desc({p.rows(), p.depth()}, f32, memory::format_tag::ab);

@@ -132,12 +132,12 @@ LANES_CLONES void output_row(const float* x, const float* wp, const Shape& s, co
   }
 }
 
-// OHWI weights (O, taps) transposed to (taps, O), once per weight tensor.
+// OHWI weights (O, taps) transposed to (taps, O), once per weight tensor (see weight_id).
 const std::vector<float>& packed(const TensorView& w, int64_t o, int64_t taps) {
   static std::mutex mu;
-  static std::map<std::pair<const void*, int64_t>, std::vector<float>> cache;
+  static std::map<std::vector<int64_t>, std::vector<float>> cache;
   std::lock_guard<std::mutex> lock(mu);
-  auto [it, fresh] = cache.try_emplace({w.data_ptr(), o * taps});
+  auto [it, fresh] = cache.try_emplace(weight_id(w));
   if (fresh) {
     const float* from = static_cast<const float*>(w.data_ptr());
     it->second.resize(o * taps);

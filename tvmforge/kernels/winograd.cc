@@ -248,7 +248,7 @@ void run(TensorView src, TensorView w, TensorView bias, const TensorView* extra,
   constexpr int64_t kPoints = S::kPoints;
   Geometry g = geometry(src, w, dst, first, a, S::kTile);
   int64_t tiles = g.tiles();
-  Entry& e = cached(signature(S::kKind, {&src, &w, &dst}, a), w.data_ptr(), false, [&] {
+  Entry& e = cached(signature(S::kKind, {&src, &w, &dst}, a), &w, false, [&] {
     auto entry = std::make_unique<Entry>();
     entry->src_md = memory::desc({kPoints, tiles, g.c}, memory::data_type::f32,
                                  memory::format_tag::abc);
