@@ -106,12 +106,12 @@ void finish(Entry& e, const PrimitiveDesc& pd, const memory::desc& user_w, const
   s.wait();
 }
 
-// Constant weights' identity in the caches: their address and 32 of their values, evenly spaced.
+// Constant weights' identity in the caches: their address and 8 of their values, evenly spaced.
 // A module's constants keep their address while it is loaded, but a model loaded after another
 // was unloaded (a retrained model swapped in, same shapes) can get the same address; the sample
-// tells the two apart without reading every weight on every call.
+// tells the two apart without reading every weight on every call (8 independent loads).
 inline std::vector<int64_t> weight_id(const TensorView& w) {
-  constexpr int64_t kSample = 32;
+  constexpr int64_t kSample = 8;
   const uint32_t* bits = static_cast<const uint32_t*>(w.data_ptr());
   int64_t n = w.numel();
   std::vector<int64_t> id{reinterpret_cast<int64_t>(w.data_ptr()), n};
