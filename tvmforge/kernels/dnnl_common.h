@@ -106,6 +106,18 @@ void finish(Entry& e, const PrimitiveDesc& pd, const memory::desc& user_w, const
   s.wait();
 }
 
+// The value ``make`` (a unique_ptr) returned for ``key``, made on the first call with that key;
+// one cache per call site (``Make`` is the caller's lambda), kept for the process's lifetime.
+template <class K, class Make>
+auto& memoized(K key, Make make) {
+  static std::mutex mu;
+  static std::map<K, decltype(make())> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(std::move(key), make()).first;
+  return *it->second;
+}
+
 // Constant weights' identity in the caches: their address and 8 of their values, evenly spaced.
 // A module's constants keep their address while it is loaded, but a model loaded after another
 // was unloaded (a retrained model swapped in, same shapes) can get the same address; the sample
@@ -125,13 +137,8 @@ inline std::vector<int64_t> weight_id(const TensorView& w) {
 // by ``make`` on first use.
 template <class Make>
 Entry& cached(std::vector<int64_t> sig, const TensorView* w, bool residual, Make make) {
-  static std::mutex mu;
-  static std::map<Key, std::unique_ptr<Entry>> cache;
   Key key{std::move(sig), w != nullptr ? weight_id(*w) : std::vector<int64_t>{}, residual};
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, make()).first;
-  return *it->second;
+  return memoized(std::move(key), make);
 }
 
 inline std::vector<int64_t> signature(int64_t kind,

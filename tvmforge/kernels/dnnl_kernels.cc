@@ -4,8 +4,8 @@
 //
 // Activations are NHWC (oneDNN picks its brgconv kernels for them), weights OHWI as TVM's
 // ConvertLayout leaves them; the weights are reordered once into the primitive's preferred
-// layout and cached with the primitive, keyed by shapes, attributes and the weight pointer
-// (weights are module constants, so the pointer is stable for the module's lifetime).
+// layout and cached with the primitive, keyed by shapes, attributes and the weights' identity
+// (their address and a sample of their values: see weight_id in dnnl_common.h).
 //
 // Exported (tvm-ffi, outputs last):
 //   tvmforge_dnnl_conv2d(src, weight, bias, attrs..., dst)

@@ -9,7 +9,7 @@
 //
 // Activations are NHWC (or the input NCHW: a model's first layer reads the model's input without
 // the transpose to NHWC), weights OHWI (repacked once into (taps, output channels), cached by
-// weight pointer), output channels a multiple of 16.
+// weight_id), output channels a multiple of 16.
 //
 // Exported (tvm-ffi, outputs last), with tvmforge_dnnl_conv2d[_add]'s signature (groups 1):
 //   tvmforge_shallow_conv2d(src (NHWC), weight (OHWI), bias, attrs..., dst (NHWC))
@@ -134,18 +134,14 @@ LANES_CLONES void output_row(const float* x, const float* wp, const Shape& s, co
 
 // OHWI weights (O, taps) transposed to (taps, O), once per weight tensor (see weight_id).
 const std::vector<float>& packed(const TensorView& w, int64_t o, int64_t taps) {
-  static std::mutex mu;
-  static std::map<std::vector<int64_t>, std::vector<float>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto [it, fresh] = cache.try_emplace(weight_id(w));
-  if (fresh) {
+  return memoized(weight_id(w), [&] {
     const float* from = static_cast<const float*>(w.data_ptr());
-    it->second.resize(o * taps);
+    auto to = std::make_unique<std::vector<float>>(o * taps);
     for (int64_t k = 0; k < o; ++k) {
-      for (int64_t t = 0; t < taps; ++t) it->second[t * o + k] = from[k * taps + t];
+      for (int64_t t = 0; t < taps; ++t) (*to)[t * o + k] = from[k * taps + t];
     }
-  }
-  return it->second;
+    return to;
+  });
 }
 
 // ``kNchw``: the input is NCHW (a model's own input, read without a transpose), else NHWC.
